@@ -1,0 +1,138 @@
+//! Micro-benchmarks of the hot paths: masking, frame decode and encode, UTF-8
+//! validation, and write batching through the sink.
+//!
+//! `cargo bench --bench protocol`
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use bytes::{Bytes, BytesMut};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use futures_util::{SinkExt, StreamExt};
+use silverback::protocol::{apply_mask, apply_mask_bytewise, Utf8Validator};
+use silverback::{Codec, Config, Message, Role, WebSocketStream};
+use tokio_util::codec::{Decoder, Encoder};
+
+fn masking(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mask");
+    for size in [64usize, 1024, 16 * 1024, 1 << 20] {
+        let mut data = vec![0x5Au8; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("silverback", size), &size, |b, _| {
+            b.iter(|| apply_mask(black_box(&mut data), [1, 2, 3, 4], 1));
+        });
+        group.bench_with_input(BenchmarkId::new("bytewise", size), &size, |b, _| {
+            b.iter(|| apply_mask_bytewise(black_box(&mut data), [1, 2, 3, 4], 1));
+        });
+    }
+    group.finish();
+}
+
+fn wire(role: Role, msg: Message, count: usize) -> BytesMut {
+    let mut codec = Codec::new(role);
+    let mut out = BytesMut::new();
+    for _ in 0..count {
+        codec.encode(msg.clone(), &mut out).unwrap();
+    }
+    out
+}
+
+fn decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    for (name, msg, count) in [
+        ("text_20B_x1000", Message::text("x".repeat(20)), 1000),
+        ("binary_16KiB_x16", Message::binary(vec![1u8; 16 * 1024]), 16),
+        ("text_utf8_16KiB_x16", Message::text("κόσμε ".repeat(16 * 1024 / 11)), 16),
+        ("binary_1MiB_x1", Message::binary(vec![1u8; 1 << 20]), 1),
+    ] {
+        let bytes = wire(Role::Client, msg, count);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut codec = Codec::new(Role::Server);
+                let mut buf = bytes.clone();
+                let mut n = 0;
+                while let Some(m) = codec.decode(&mut buf).unwrap() {
+                    n += m.len();
+                }
+                black_box(n)
+            });
+        });
+    }
+    group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    for (name, role, msg) in [
+        ("server_text_20B", Role::Server, Message::text("x".repeat(20))),
+        ("client_text_20B", Role::Client, Message::text("x".repeat(20))),
+        ("server_binary_16KiB", Role::Server, Message::binary(vec![1u8; 16 * 1024])),
+        ("client_binary_16KiB", Role::Client, Message::binary(vec![1u8; 16 * 1024])),
+    ] {
+        group.throughput(Throughput::Bytes(msg.len() as u64));
+        let mut codec = Codec::new(role);
+        let mut out = BytesMut::with_capacity(64 * 1024);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                codec.encode(msg.clone(), &mut out).unwrap();
+                black_box(out.len())
+            });
+        });
+    }
+    group.finish();
+}
+
+fn utf8(c: &mut Criterion) {
+    let mut group = c.benchmark_group("utf8");
+    for (name, text) in [("ascii_16KiB", "a".repeat(16 * 1024)), ("greek_16KiB", "κόσμε".repeat(16 * 1024 / 10))] {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(BenchmarkId::new("incremental", name), |b| {
+            b.iter(|| {
+                let mut v = Utf8Validator::new();
+                for chunk in text.as_bytes().chunks(4093) {
+                    v.feed(black_box(chunk)).unwrap();
+                }
+                v.finish().unwrap();
+            });
+        });
+        group.bench_function(BenchmarkId::new("std", name), |b| {
+            b.iter(|| std::str::from_utf8(black_box(text.as_bytes())).unwrap().len());
+        });
+    }
+    group.finish();
+}
+
+/// 1000 20-byte messages through a duplex pipe: `feed` + one `flush` (one
+/// batched write) against `send` each (one write per message).
+fn write_batching(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("sink_1000x20B");
+    group.throughput(Throughput::Elements(1000));
+    for batched in [true, false] {
+        group.bench_function(if batched { "feed_flush" } else { "send_each" }, |b| {
+            b.to_async(&rt).iter(|| async move {
+                let (a, z) = tokio::io::duplex(1 << 20);
+                let mut tx = WebSocketStream::from_raw_parts(a, Role::Server, Config::default(), BytesMut::new());
+                let mut rx = WebSocketStream::from_raw_parts(z, Role::Client, Config::default(), BytesMut::new());
+                let payload = Bytes::from_static(&[b'x'; 20]);
+                for _ in 0..1000 {
+                    if batched {
+                        tx.feed(Message::Binary(payload.clone())).await.unwrap();
+                    } else {
+                        tx.send(Message::Binary(payload.clone())).await.unwrap();
+                    }
+                }
+                tx.flush().await.unwrap();
+                for _ in 0..1000 {
+                    black_box(rx.next().await.unwrap().unwrap());
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, masking, decode, encode, utf8, write_batching);
+criterion_main!(benches);

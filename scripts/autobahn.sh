@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# Runs the Autobahn|Testsuite (wstest 0.8.2) against silverback, both ways:
+#
+#   server run: wstest -m fuzzingclient  -> examples/echo_server      (port 9001)
+#   client run: examples/autobahn_client -> wstest -m fuzzingserver   (port 9002)
+#
+# and checks the two reports (target/autobahn/{server,client}/index.json).
+# Installs wstest (Python 2.7 from Debian bullseye + pip) when it is missing.
+#
+# Environment:
+#   ALLOW_UNIMPLEMENTED_DEFLATE  1 (default): cases 12.* / 13.* (permessage-deflate)
+#                                may be UNIMPLEMENTED; 0: they must pass too.
+#   AUTOBAHN_RUNS                which runs to do, default "server client".
+#   AUTOBAHN_EXPECTED_CASES      expected case count per report, default 517
+#                                (the full suite of autobahntestsuite 0.8.2).
+#   AUTOBAHN_RUN_TIMEOUT         seconds allowed for one whole run, default 900.
+#   WSTEST                       path of an already installed wstest to use.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+ALLOW_UNIMPLEMENTED_DEFLATE=${ALLOW_UNIMPLEMENTED_DEFLATE:-1}
+AUTOBAHN_RUNS=${AUTOBAHN_RUNS:-server client}
+AUTOBAHN_EXPECTED_CASES=${AUTOBAHN_EXPECTED_CASES:-517}
+AUTOBAHN_RUN_TIMEOUT=${AUTOBAHN_RUN_TIMEOUT:-900}
+
+SERVER_PORT=9001
+CLIENT_PORT=9002
+AGENT=silverback
+OUT="$ROOT/target/autobahn"
+
+# Debian's python2.7, never a pyenv shim that may come first on PATH.
+PYTHON2=/usr/bin/python2.7
+PIP_BOOTSTRAP=(pip==20.3.4 setuptools==44.1.1 wheel==0.37.1)
+
+log() { printf '[autobahn] %s\n' "$*" >&2; }
+
+# --------------------------------------------------------------------------
+# background processes: started by us only, killed on any exit
+# --------------------------------------------------------------------------
+BG_PIDS=()
+
+stop_pid() {
+    local pid=$1
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${BG_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    BG_PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_open() {
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# wait_port PORT PID SECONDS: wait until PORT accepts connections while PID lives.
+wait_port() {
+    local port=$1 pid=$2 secs=$3 i
+    for i in $(seq 1 $((secs * 5))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "process $pid exited before port $port opened"
+            return 1
+        fi
+        if port_open "$port"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    log "port $port did not open within ${secs}s"
+    return 1
+}
+
+ensure_port_free() {
+    if port_open "$1"; then
+        log "port $1 is already in use by another process; cannot run"
+        return 1
+    fi
+}
+
+# --------------------------------------------------------------------------
+# wstest install
+# --------------------------------------------------------------------------
+wstest_works() {
+    [ -n "${1:-}" ] && [ -x "$1" ] && "$1" -a >/dev/null 2>&1
+}
+
+find_wstest() {
+    local c
+    for c in "${WSTEST:-}" /usr/local/bin/wstest "$(command -v wstest 2>/dev/null || true)"; do
+        if wstest_works "$c"; then
+            echo "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The machine's Debian sources entry for the main archive: URIs and Signed-By.
+debian_source_field() {
+    local field=$1 default=$2 f v=""
+    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        case "$f" in */bullseye.sources) continue ;; esac
+        v=$(awk -v want="$field" '
+            BEGIN { RS=""; FS="\n" }
+            {
+                uris=""; val=""
+                for (i = 1; i <= NF; i++) {
+                    line = $i
+                    if (line ~ /^#/) continue
+                    split(line, kv, ":")
+                    key = kv[1]; rest = substr(line, length(key) + 2)
+                    gsub(/^[ \t]+|[ \t]+$/, "", rest)
+                    if (key == "URIs") uris = rest
+                    if (key == want) val = rest
+                }
+                if (uris ~ /\/debian\/?$/) { print val; exit }
+            }' "$f")
+        [ -n "$v" ] && break
+    done
+    echo "${v:-$default}"
+}
+
+install_python2() {
+    export DEBIAN_FRONTEND=noninteractive
+    local uris signed_by
+    uris=$(debian_source_field URIs http://deb.debian.org/debian)
+    signed_by=$(debian_source_field Signed-By /usr/share/keyrings/debian-archive-keyring.gpg)
+    log "adding Debian bullseye (URIs: $uris) with apt pin priority 100"
+    cat > /etc/apt/sources.list.d/bullseye.sources <<EOF
+Types: deb
+URIs: $uris
+Suites: bullseye
+Components: main
+Signed-By: $signed_by
+EOF
+    # Priority 100: nothing already installed is ever upgraded/downgraded
+    # from bullseye; only packages absent from bookworm (python2.7 and its
+    # libraries) can come from there.
+    cat > /etc/apt/preferences.d/bullseye-pin <<'EOF'
+Package: *
+Pin: release n=bullseye
+Pin-Priority: 100
+EOF
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends python2.7 python2.7-dev
+}
+
+install_wstest() {
+    log "wstest not found: installing autobahntestsuite 0.8.2 (Python 2.7)"
+    command -v gcc >/dev/null || { log "gcc is needed to build wstest's C extensions"; return 1; }
+    if ! [ -x "$PYTHON2" ]; then
+        install_python2
+    fi
+    if ! "$PYTHON2" -m pip --version 2>/dev/null | grep -q '^pip 20\.3\.4 '; then
+        local tmp
+        tmp=$(mktemp -d)
+        python3 -m pip download --no-deps --disable-pip-version-check -q -d "$tmp" "${PIP_BOOTSTRAP[@]}"
+        # pip, easy_install and wheel without a version suffix would shadow
+        # python3's in /usr/local/bin: only keep the ones that were there.
+        local keep=() n
+        for n in pip easy_install wheel; do
+            [ -e "/usr/local/bin/$n" ] && keep+=("$n")
+        done
+        "$PYTHON2" "$tmp"/pip-20.3.4-py2.py3-none-any.whl/pip install \
+            --no-index --disable-pip-version-check -q \
+            "$tmp"/pip-20.3.4-*.whl "$tmp"/setuptools-44.1.1-*.whl "$tmp"/wheel-0.37.1-*.whl
+        rm -rf "$tmp"
+        for n in pip easy_install wheel; do
+            if [ -e "/usr/local/bin/$n" ] && [[ " ${keep[*]:-} " != *" $n "* ]] \
+                && head -n1 "/usr/local/bin/$n" | grep -q python2; then
+                rm -f "/usr/local/bin/$n"
+            fi
+        done
+    fi
+    "$PYTHON2" -m pip install --disable-pip-version-check -q --no-warn-script-location \
+        -c scripts/autobahn/constraints.txt autobahntestsuite==0.8.2
+}
+
+# --------------------------------------------------------------------------
+# report check
+# --------------------------------------------------------------------------
+check_report() {
+    local name=$1 index=$2
+    python3 - "$name" "$index" "$AGENT" "$AUTOBAHN_EXPECTED_CASES" "$ALLOW_UNIMPLEMENTED_DEFLATE" <<'PY'
+import json, os, sys
+
+name, index, agent, expected, allow_deflate = sys.argv[1:6]
+expected = int(expected)
+allow_deflate = allow_deflate == "1"
+PASS = ("OK", "INFORMATIONAL")
+
+if not os.path.isfile(index):
+    print("%s: FAILED: report %s is missing" % (name, index))
+    sys.exit(1)
+with open(index) as f:
+    report = json.load(f)
+if agent not in report:
+    print("%s: FAILED: no results for agent %r in %s (agents: %s)"
+          % (name, agent, index, ", ".join(sorted(report)) or "none"))
+    sys.exit(1)
+cases = report[agent]
+
+def key(case_id):
+    return tuple(int(p) if p.isdigit() else p for p in case_id.split("."))
+
+counts = {b: 0 for b in ("OK", "INFORMATIONAL", "NON-STRICT", "FAILED", "UNIMPLEMENTED")}
+failures = []
+for case_id in sorted(cases, key=key):
+    r = cases[case_id]
+    behavior = r.get("behavior")
+    close = r.get("behaviorClose")
+    counts[behavior] = counts.get(behavior, 0) + 1
+    ok = behavior in PASS
+    if (not ok and behavior == "UNIMPLEMENTED" and allow_deflate
+            and case_id.startswith(("12.", "13."))):
+        ok = True
+    if close not in PASS:
+        ok = False
+    if not ok:
+        failures.append((case_id, behavior, close))
+
+print("%s: %d cases: %s" % (name, len(cases), ", ".join("%s %d" % kv for kv in counts.items())))
+failed = False
+for case_id, behavior, close in failures:
+    print("  %s: FAILED case %s: behavior %s, behaviorClose %s" % (name, case_id, behavior, close))
+    failed = True
+if len(cases) != expected:
+    print("  %s: FAILED: expected %d cases, report has %d" % (name, expected, len(cases)))
+    failed = True
+if not failed:
+    print("  %s: passed%s" % (name, " (permessage-deflate cases 12.*/13.* may be UNIMPLEMENTED)"
+                               if allow_deflate else ""))
+sys.exit(1 if failed else 0)
+PY
+}
+
+# --------------------------------------------------------------------------
+# runs
+# --------------------------------------------------------------------------
+run_server() {
+    local dir="$OUT/server" rc=0 pid
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    ensure_port_free "$SERVER_PORT" || return 1
+    log "server run: echo_server on 127.0.0.1:$SERVER_PORT, wstest -m fuzzingclient"
+    target/release/examples/echo_server "127.0.0.1:$SERVER_PORT" > "$OUT/echo_server.log" 2>&1 &
+    pid=$!
+    BG_PIDS+=("$pid")
+    wait_port "$SERVER_PORT" "$pid" 30 || { tail -n 20 "$OUT/echo_server.log" >&2; return 1; }
+    local start=$SECONDS
+    timeout "$AUTOBAHN_RUN_TIMEOUT" "$WSTEST" -m fuzzingclient -s scripts/autobahn/fuzzingclient.json \
+        > "$OUT/wstest_fuzzingclient.log" 2>&1 || rc=$?
+    log "server run took $((SECONDS - start))s (wstest exit status $rc; log: $OUT/wstest_fuzzingclient.log)"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        log "echo_server exited during the run (log: $OUT/echo_server.log):"
+        tail -n 20 "$OUT/echo_server.log" >&2
+        rc=1
+    fi
+    stop_pid "$pid"
+    if [ "$rc" -ne 0 ]; then
+        [ "$rc" -eq 124 ] && log "wstest fuzzingclient timed out after ${AUTOBAHN_RUN_TIMEOUT}s"
+        tail -n 20 "$OUT/wstest_fuzzingclient.log" >&2
+    fi
+    return "$rc"
+}
+
+run_client() {
+    local dir="$OUT/client" rc=0 pid
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    ensure_port_free "$CLIENT_PORT" || return 1
+    log "client run: wstest -m fuzzingserver on 127.0.0.1:$CLIENT_PORT, autobahn_client"
+    # -u 0: no extra web server on port 8080.
+    timeout "$AUTOBAHN_RUN_TIMEOUT" "$WSTEST" -m fuzzingserver -u 0 -s scripts/autobahn/fuzzingserver.json \
+        > "$OUT/wstest_fuzzingserver.log" 2>&1 &
+    pid=$!
+    BG_PIDS+=("$pid")
+    wait_port "$CLIENT_PORT" "$pid" 60 || { tail -n 20 "$OUT/wstest_fuzzingserver.log" >&2; return 1; }
+    local start=$SECONDS
+    timeout "$AUTOBAHN_RUN_TIMEOUT" target/release/examples/autobahn_client "ws://127.0.0.1:$CLIENT_PORT" "$AGENT" \
+        > "$OUT/autobahn_client.log" 2>&1 || rc=$?
+    log "client run took $((SECONDS - start))s (autobahn_client exit status $rc; log: $OUT/autobahn_client.log)"
+    if [ "$rc" -ne 0 ]; then
+        [ "$rc" -eq 124 ] && log "autobahn_client timed out after ${AUTOBAHN_RUN_TIMEOUT}s"
+        tail -n 20 "$OUT/autobahn_client.log" >&2
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+        log "wstest fuzzingserver exited during the run (log: $OUT/wstest_fuzzingserver.log):"
+        tail -n 20 "$OUT/wstest_fuzzingserver.log" >&2
+        rc=1
+    fi
+    stop_pid "$pid"
+    return "$rc"
+}
+
+main() {
+    if ! WSTEST=$(find_wstest); then
+        local start=$SECONDS
+        install_wstest
+        WSTEST=$(find_wstest) || { log "wstest still not usable after install"; exit 1; }
+        log "installed wstest in $((SECONDS - start))s"
+    fi
+    log "using $WSTEST"
+
+    cargo build --release --example echo_server --example autobahn_client
+    mkdir -p "$OUT"
+
+    local status=0 run
+    declare -A run_rc=()
+    for run in $AUTOBAHN_RUNS; do
+        case "$run" in
+            server) run_server || run_rc[$run]=$? ;;
+            client) run_client || run_rc[$run]=$? ;;
+            *) log "unknown run '$run' in AUTOBAHN_RUNS"; exit 2 ;;
+        esac
+    done
+
+    echo "== Autobahn results =="
+    for run in $AUTOBAHN_RUNS; do
+        if [ -n "${run_rc[$run]:-}" ]; then
+            echo "$run: FAILED: the run itself failed (status ${run_rc[$run]}), see logs in $OUT"
+            status=1
+        fi
+        check_report "$run" "$OUT/$run/index.json" || status=1
+    done
+    if [ "$status" -eq 0 ]; then
+        echo "Autobahn: all runs passed"
+    else
+        echo "Autobahn: FAILED"
+    fi
+    return "$status"
+}
+
+main "$@"

@@ -1,0 +1,170 @@
+//! Connection configuration: security [`Limits`] and tuning knobs in [`Config`].
+
+use std::time::Duration;
+
+/// Security limits on what a peer may make us buffer.
+///
+/// Both limits are checked against the length a frame *announces*, before its
+/// payload is buffered, so a peer cannot make us allocate past them.
+///
+/// ```
+/// use silverback::Limits;
+///
+/// let limits = Limits::default().max_message_size(1 << 20).max_frame_size(1 << 20);
+/// assert_eq!(limits.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_frame_size: usize,
+    max_message_size: usize,
+}
+
+impl Limits {
+    /// Default for [`Limits::max_frame_size`]: 16 MiB.
+    pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+    /// Default for [`Limits::max_message_size`]: 64 MiB.
+    pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+    /// No limits at all. A peer can then make the connection buffer as much
+    /// memory as it likes: use only with trusted peers.
+    #[must_use]
+    pub const fn unlimited() -> Self {
+        Limits { max_frame_size: usize::MAX, max_message_size: usize::MAX }
+    }
+
+    /// The largest payload a single received frame may announce. Bounds the
+    /// memory one frame can make us reserve. Exceeding it closes with 1009.
+    #[must_use]
+    pub const fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest received message, summed over its fragments. Bounds the
+    /// memory one message can make us buffer. Exceeding it closes with 1009.
+    #[must_use]
+    pub const fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The configured frame limit.
+    #[must_use]
+    pub const fn get_max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// The configured message limit.
+    #[must_use]
+    pub const fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_size: Self::DEFAULT_MAX_FRAME_SIZE,
+            max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+/// Per-connection configuration: [`Limits`] plus tuning.
+///
+/// One `Config` can be cloned into every connection; it is small and `Copy`.
+///
+/// ```
+/// use std::time::Duration;
+/// use silverback::{Config, Limits};
+///
+/// let config = Config::default()
+///     .limits(Limits::default().max_message_size(1 << 20))
+///     .close_timeout(Duration::from_secs(5))
+///     .write_buffer_size(64 * 1024);
+/// assert_eq!(config.get_limits().get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    limits: Limits,
+    write_buffer_size: usize,
+    read_buffer_size: usize,
+    close_timeout: Duration,
+}
+
+impl Config {
+    /// Default for [`Config::write_buffer_size`]: 128 KiB.
+    pub const DEFAULT_WRITE_BUFFER_SIZE: usize = 128 * 1024;
+    /// Default for [`Config::read_buffer_size`]: 4 KiB.
+    pub const DEFAULT_READ_BUFFER_SIZE: usize = 4 * 1024;
+    /// Default for [`Config::close_timeout`]: 10 seconds.
+    pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Replaces the security limits.
+    #[must_use]
+    pub const fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Tuning: how many encoded bytes `Sink::poll_ready` lets accumulate
+    /// before it flushes them itself. Larger batches mean fewer syscalls when
+    /// many messages are fed; this is also the bound on unflushed data a
+    /// writer can queue (beyond one message), so it is the backpressure point.
+    #[must_use]
+    pub const fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = if bytes == 0 { 1 } else { bytes };
+        self
+    }
+
+    /// Tuning: how much room each socket read asks for at least. The buffer is
+    /// allocated on demand and released again while the connection is idle.
+    #[must_use]
+    pub const fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = if bytes < 256 { 256 } else { bytes };
+        self
+    }
+
+    /// How long `close()` waits for the peer's close frame before giving up
+    /// with [`Error::Timeout`](crate::Error::Timeout).
+    #[must_use]
+    pub const fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The configured limits.
+    #[must_use]
+    pub const fn get_limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The configured write batch size.
+    #[must_use]
+    pub const fn get_write_buffer_size(&self) -> usize {
+        self.write_buffer_size
+    }
+
+    /// The configured read size.
+    #[must_use]
+    pub const fn get_read_buffer_size(&self) -> usize {
+        self.read_buffer_size
+    }
+
+    /// The configured closing-handshake timeout.
+    #[must_use]
+    pub const fn get_close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            write_buffer_size: Self::DEFAULT_WRITE_BUFFER_SIZE,
+            read_buffer_size: Self::DEFAULT_READ_BUFFER_SIZE,
+            close_timeout: Self::DEFAULT_CLOSE_TIMEOUT,
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The upgrade response: built by the server (RFC 6455 §4.2.2), parsed and
+//! validated by the client (RFC 6455 §4.1). Pure: no I/O.
+
+use http::header::{
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+};
+use http::{HeaderMap, StatusCode, Version};
+
+use super::head::{with_headers, HeadLimits, Parsed};
+use super::headers::{contains_token, list_elements, single_value};
+use super::request::{push_header, push_headers, to_header_map};
+use super::{HandshakeError, Response};
+
+/// Builds the 101 response that completes a server handshake (RFC 6455
+/// §4.2.2 item 5), with the chosen subprotocol and the application's extra
+/// header fields.
+pub(crate) fn build_accept_response(
+    accept: &str,
+    subprotocol: Option<&str>,
+    extra: &HeaderMap,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    );
+    push_header(&mut out, "Sec-WebSocket-Accept", accept.as_bytes());
+    if let Some(protocol) = subprotocol {
+        push_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
+    }
+    push_headers(&mut out, extra);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Builds the HTTP response that refuses a handshake, for errors that have a
+/// [`HandshakeError::status`]: a short plain-text body naming the error,
+/// `Content-Length`, `Connection: close`, plus `Allow: GET` for 405 and
+/// `Sec-WebSocket-Version: 13` for 426 (RFC 6455 §4.2.2 item 4, §4.4).
+pub(crate) fn build_error_response(err: HandshakeError) -> Option<Vec<u8>> {
+    let status = err.status()?;
+    let body = format!("{err}\n");
+    let mut out = Vec::with_capacity(160 + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Error").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        out.extend_from_slice(b"Allow: GET\r\n");
+    }
+    if status == StatusCode::UPGRADE_REQUIRED {
+        out.extend_from_slice(b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n");
+    push_header(
+        &mut out,
+        "Content-Length",
+        body.len().to_string().as_bytes(),
+    );
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+    Some(out)
+}
+
+/// Parses a response head from the start of `buf`, like
+/// [`parse_request`](super::request::parse_request) does for requests.
+pub(crate) fn parse_response(
+    buf: &[u8],
+    limits: HeadLimits,
+) -> Result<Parsed<Response>, HandshakeError> {
+    with_headers(buf, limits.max_headers, |buf, headers| {
+        let room = headers.len();
+        let mut res = httparse::Response::new(headers);
+        match res.parse(buf) {
+            Ok(httparse::Status::Partial) if buf.len() >= limits.max_size => {
+                Err(HandshakeError::ResponseHeadTooLarge)
+            }
+            Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
+            Ok(httparse::Status::Complete(len)) if len > limits.max_size => {
+                Err(HandshakeError::ResponseHeadTooLarge)
+            }
+            Ok(httparse::Status::Complete(len)) => Ok(Parsed::Complete(to_response(&res)?, len)),
+            Err(httparse::Error::TooManyHeaders) if room == limits.max_headers => {
+                Err(HandshakeError::TooManyResponseHeaders)
+            }
+            Err(_) => Err(HandshakeError::MalformedResponse),
+        }
+    })
+}
+
+/// Converts a complete httparse response into an [`http::Response`].
+fn to_response(res: &httparse::Response<'_, '_>) -> Result<Response, HandshakeError> {
+    let (Some(code), Some(version)) = (res.code, res.version) else {
+        return Err(HandshakeError::MalformedResponse);
+    };
+    let mut response = Response::new(());
+    *response.status_mut() =
+        StatusCode::from_u16(code).map_err(|_| HandshakeError::MalformedResponse)?;
+    *response.version_mut() = if version == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    *response.headers_mut() =
+        to_header_map(res.headers).ok_or(HandshakeError::MalformedResponse)?;
+    Ok(response)
+}
+
+/// Checks a server's answer against RFC 6455 §4.1 (the client's steps 1 to
+/// 6 after sending its handshake). `accept` is the value expected in
+/// `Sec-WebSocket-Accept`, `offered` the subprotocols we asked for. We offer
+/// no extensions, so any the server selects is an error.
+pub(crate) fn validate_response(
+    response: &Response,
+    accept: &str,
+    offered: &[String],
+) -> Result<(), HandshakeError> {
+    let headers = response.headers();
+    // §4.1 step 1: "If the status code received from the server is not 101,
+    // the client handles the response per HTTP procedures."
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(HandshakeError::UnexpectedStatus(response.status()));
+    }
+    // Step 2: the |Upgrade| value must be an ASCII case-insensitive match
+    // for "websocket".
+    if !single_value(headers, UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case(b"websocket")) {
+        return Err(HandshakeError::ResponseMissingUpgrade);
+    }
+    // Step 3: |Connection| must contain the token "Upgrade".
+    if !contains_token(headers, CONNECTION, "upgrade") {
+        return Err(HandshakeError::ResponseMissingConnectionUpgrade);
+    }
+    // Step 4: |Sec-WebSocket-Accept| must be base64(SHA-1(key ++ GUID)).
+    if single_value(headers, SEC_WEBSOCKET_ACCEPT) != Some(accept.as_bytes()) {
+        return Err(HandshakeError::InvalidAcceptKey);
+    }
+    // Step 5: no extension that was not offered.
+    if list_elements(headers, SEC_WEBSOCKET_EXTENSIONS)
+        .next()
+        .is_some()
+    {
+        return Err(HandshakeError::UnofferedExtension);
+    }
+    // Step 6: at most one subprotocol, and one that was offered.
+    let mut chosen = list_elements(headers, SEC_WEBSOCKET_PROTOCOL);
+    match (chosen.next(), chosen.next()) {
+        (None, _) => Ok(()),
+        (Some(protocol), None) if offered.iter().any(|ours| ours.as_bytes() == protocol) => Ok(()),
+        _ => Err(HandshakeError::UnofferedSubprotocol),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_size: 8192,
+        max_headers: 64,
+    };
+
+    /// The server handshake of RFC 6455 §1.3.
+    const RFC_RESPONSE: &str = "HTTP/1.1 101 Switching Protocols\r\n\
+        Upgrade: websocket\r\n\
+        Connection: Upgrade\r\n\
+        Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+        Sec-WebSocket-Protocol: chat\r\n\r\n";
+    const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    fn parse(head: &str) -> Response {
+        match parse_response(head.as_bytes(), LIMITS) {
+            Ok(Parsed::Complete(response, len)) => {
+                assert_eq!(len, head.len());
+                response
+            }
+            other => panic!("{head:?}: {other:?}"),
+        }
+    }
+
+    fn offered() -> Vec<String> {
+        vec!["chat".into(), "superchat".into()]
+    }
+
+    #[test]
+    fn builds_the_rfc_example() {
+        let bytes = build_accept_response(ACCEPT, Some("chat"), &HeaderMap::new());
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), RFC_RESPONSE);
+        assert_eq!(
+            validate_response(&parse(RFC_RESPONSE), ACCEPT, &offered()),
+            Ok(())
+        );
+
+        let mut extra = HeaderMap::new();
+        extra.insert("x-server", "silverback".parse().unwrap());
+        let bytes = build_accept_response(ACCEPT, None, &extra);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.ends_with("=\r\nx-server: silverback\r\n\r\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Sec-WebSocket-Protocol"), "{text}");
+    }
+
+    #[test]
+    fn builds_error_responses() {
+        use HandshakeError::*;
+        let table: &[(HandshakeError, &str, &[&str])] = &[
+            (MalformedRequest, "HTTP/1.1 400 Bad Request\r\n", &[]),
+            (MissingUpgrade, "HTTP/1.1 400 Bad Request\r\n", &[]),
+            (OriginRejected, "HTTP/1.1 403 Forbidden\r\n", &[]),
+            (
+                MethodNotAllowed,
+                "HTTP/1.1 405 Method Not Allowed\r\n",
+                &["Allow: GET\r\n"],
+            ),
+            (
+                UnsupportedVersion,
+                "HTTP/1.1 426 Upgrade Required\r\n",
+                &["Sec-WebSocket-Version: 13\r\n", "Upgrade: websocket\r\n"],
+            ),
+            (
+                RequestHeadTooLarge,
+                "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+                &[],
+            ),
+            (
+                HttpVersionNotSupported,
+                "HTTP/1.1 505 HTTP Version Not Supported\r\n",
+                &[],
+            ),
+        ];
+        for (err, status_line, fields) in table {
+            let bytes = build_error_response(*err).unwrap();
+            let text = String::from_utf8(bytes).unwrap();
+            let body = format!("{err}\n");
+            assert!(text.starts_with(status_line), "{text}");
+            assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+            let length = format!("\r\nContent-Length: {}\r\n\r\n", body.len());
+            assert!(text.ends_with(&format!("{length}{body}")), "{text}");
+            for field in *fields {
+                assert!(text.contains(field), "{text}");
+            }
+        }
+        assert_eq!(build_error_response(Timeout), None);
+        assert_eq!(build_error_response(InvalidAcceptKey), None);
+    }
+
+    #[test]
+    fn partial_complete_and_limits() {
+        for cut in [0, 5, RFC_RESPONSE.len() - 1] {
+            assert_eq!(
+                parse_response(&RFC_RESPONSE.as_bytes()[..cut], LIMITS).map(|p| p.consumed()),
+                Ok(None)
+            );
+        }
+        let small = HeadLimits {
+            max_size: 32,
+            max_headers: 64,
+        };
+        assert_eq!(
+            parse_response(RFC_RESPONSE.as_bytes(), small).map(|p| p.consumed()),
+            Err(HandshakeError::ResponseHeadTooLarge)
+        );
+        let few = HeadLimits {
+            max_size: 8192,
+            max_headers: 2,
+        };
+        assert_eq!(
+            parse_response(RFC_RESPONSE.as_bytes(), few).map(|p| p.consumed()),
+            Err(HandshakeError::TooManyResponseHeaders)
+        );
+        for bad in [
+            "HTTP/1.1 abc OK\r\n\r\n",
+            "HTTP/2 101\r\n\r\n",
+            "SSH-2.0-OpenSSH\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_response(bad.as_bytes(), LIMITS).map(|p| p.consumed()),
+                Err(HandshakeError::MalformedResponse),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn validation_follows_rfc6455_4_1() {
+        use HandshakeError::*;
+        let table: &[(&str, &str, HandshakeError)] = &[
+            (
+                "101 Switching Protocols",
+                "404 Not Found",
+                UnexpectedStatus(StatusCode::NOT_FOUND),
+            ),
+            (
+                "101 Switching Protocols",
+                "200 OK",
+                UnexpectedStatus(StatusCode::OK),
+            ),
+            ("Upgrade: websocket\r\n", "", ResponseMissingUpgrade),
+            (
+                "Upgrade: websocket\r\n",
+                "Upgrade: h2c\r\n",
+                ResponseMissingUpgrade,
+            ),
+            (
+                "Connection: Upgrade\r\n",
+                "",
+                ResponseMissingConnectionUpgrade,
+            ),
+            (
+                "Connection: Upgrade\r\n",
+                "Connection: close\r\n",
+                ResponseMissingConnectionUpgrade,
+            ),
+            (
+                "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                "s3pPLMBiTxaQ9kYGzzhZRbK+xOp=",
+                InvalidAcceptKey,
+            ),
+            (
+                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
+                "",
+                InvalidAcceptKey,
+            ),
+            (
+                "Protocol: chat\r\n",
+                "Protocol: mqtt\r\n",
+                UnofferedSubprotocol,
+            ),
+            (
+                "Protocol: chat\r\n",
+                "Protocol: chat, superchat\r\n",
+                UnofferedSubprotocol,
+            ),
+            (
+                "Protocol: chat\r\n",
+                "Protocol: Chat\r\n",
+                UnofferedSubprotocol,
+            ),
+            (
+                "Protocol: chat\r\n",
+                "Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+                UnofferedExtension,
+            ),
+        ];
+        for (from, to, err) in table {
+            let head = RFC_RESPONSE.replacen(from, to, 1);
+            assert_eq!(
+                validate_response(&parse(&head), ACCEPT, &offered()),
+                Err(*err),
+                "{head}"
+            );
+        }
+        // No subprotocol offered: any answer naming one fails.
+        assert_eq!(
+            validate_response(&parse(RFC_RESPONSE), ACCEPT, &[]),
+            Err(UnofferedSubprotocol)
+        );
+    }
+
+    #[test]
+    fn validation_accepts_variants() {
+        let table: &[(&str, &str)] = &[
+            ("Upgrade: websocket", "Upgrade: WebSocket"),
+            ("Connection: Upgrade", "Connection: keep-alive, upgrade"),
+            ("Sec-WebSocket-Protocol: chat\r\n", ""),
+            (
+                "Sec-WebSocket-Protocol: chat\r\n",
+                "Sec-WebSocket-Protocol: superchat\r\n",
+            ),
+            (
+                "Sec-WebSocket-Protocol: chat\r\n",
+                "Sec-WebSocket-Extensions:\r\n",
+            ),
+        ];
+        for (from, to) in table {
+            let head = RFC_RESPONSE.replacen(from, to, 1);
+            assert_eq!(
+                validate_response(&parse(&head), ACCEPT, &offered()),
+                Ok(()),
+                "{head}"
+            );
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The server side: [`Upgrader`] and [`accept`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::head::{deadline_after, read_head, within, HeadLimits};
+use super::headers::is_token;
+use super::request::{origin_matches_host, parse_request, select_subprotocol, validate_request};
+use super::response::{build_accept_response, build_error_response};
+use super::{HandshakeError, Request};
+use crate::error::{Error, Result};
+use crate::{Config, Role, WebSocketStream};
+
+/// After refusing a handshake, how long we keep reading (and discarding)
+/// what the client still sends before closing, at most.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+/// After refusing a handshake, how many bytes we discard at most.
+const LINGER_BYTES: u64 = 64 * 1024;
+
+/// Header fields the handshake writes itself; [`Upgrader::header`] refuses
+/// them.
+const MANAGED: [HeaderName; 8] = [
+    UPGRADE,
+    CONNECTION,
+    SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_PROTOCOL,
+    SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_VERSION,
+    CONTENT_LENGTH,
+    TRANSFER_ENCODING,
+];
+
+/// Accepts a WebSocket connection on `io` with the default [`Upgrader`]:
+/// reads the client's upgrade request, answers it, and returns the stream.
+///
+/// The default origin policy applies: a request whose `Origin` names a
+/// different host than its `Host` is refused with 403 (see
+/// [`Upgrader::check_origin`]). A refused request is answered with an HTTP
+/// error status and returned as [`Error::Handshake`].
+///
+/// # Cancellation safety
+///
+/// Not cancel safe: dropping the future drops `io` with the handshake half
+/// done. The whole handshake is bounded by
+/// [`Upgrader::DEFAULT_HANDSHAKE_TIMEOUT`].
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+/// use tokio::net::TcpListener;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = TcpListener::bind("127.0.0.1:9001").await?;
+/// loop {
+///     let (tcp, _) = listener.accept().await?;
+///     tcp.set_nodelay(true)?;
+///     tokio::spawn(async move {
+///         let mut ws = silverback::accept(tcp).await?;
+///         while let Some(msg) = ws.next().await {
+///             let msg = msg?;
+///             if msg.is_text() || msg.is_binary() {
+///                 ws.send(msg).await?;
+///             }
+///         }
+///         Ok::<_, silverback::Error>(())
+///     });
+/// }
+/// # }
+/// ```
+pub async fn accept<S>(io: S) -> Result<WebSocketStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Upgrader::new().accept(io).await
+}
+
+/// Who may connect, judged by the request (usually its `Origin`).
+#[derive(Clone)]
+enum OriginPolicy {
+    /// `Origin` absent, or naming the same host as `Host`.
+    SameHost,
+    /// Everyone.
+    Any,
+    /// The application decides.
+    Check(Arc<dyn Fn(&Request) -> bool + Send + Sync>),
+}
+
+impl fmt::Debug for OriginPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OriginPolicy::SameHost => "SameHost",
+            OriginPolicy::Any => "Any",
+            OriginPolicy::Check(_) => "Check(..)",
+        })
+    }
+}
+
+/// A configured server handshake, like gorilla/websocket's `Upgrader`.
+///
+/// Setters take and return the builder by value; [`Upgrader::accept`] takes
+/// `&self`, so one `Upgrader` (cheap to clone, or shared in an `Arc`) serves
+/// every connection.
+///
+/// Defaults are strict: same-host origin policy, no subprotocol, a 10 s
+/// handshake timeout, an 8 KiB request head with at most 64 header fields.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use silverback::Upgrader;
+/// use tokio::net::TcpListener;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let upgrader = Upgrader::new()
+///     .subprotocols(["v2.chat", "v1.chat"])
+///     .check_origin(|req| {
+///         req.headers().get("origin").map_or(true, |o| o == "https://example.com")
+///     })
+///     .header("x-served-by", "silverback")
+///     .handshake_timeout(Duration::from_secs(5));
+///
+/// let listener = TcpListener::bind("127.0.0.1:9001").await?;
+/// let (tcp, _) = listener.accept().await?;
+/// let (ws, request) = upgrader.accept_with_request(tcp).await?;
+/// println!("{} connected", request.uri().path());
+/// # drop(ws);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Upgrader {
+    config: Config,
+    origin: OriginPolicy,
+    subprotocols: Vec<String>,
+    headers: HeaderMap,
+    invalid_header: bool,
+    handshake_timeout: Duration,
+    max_head_size: usize,
+    max_headers: usize,
+}
+
+impl Default for Upgrader {
+    fn default() -> Self {
+        Upgrader::new()
+    }
+}
+
+impl Upgrader {
+    /// Default for [`Upgrader::handshake_timeout`]: 10 seconds.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Upgrader::max_head_size`]: 8 KiB.
+    pub const DEFAULT_MAX_HEAD_SIZE: usize = 8 * 1024;
+    /// Default for [`Upgrader::max_headers`]: 64.
+    pub const DEFAULT_MAX_HEADERS: usize = 64;
+
+    /// An upgrader with the defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        Upgrader {
+            config: Config::default(),
+            origin: OriginPolicy::SameHost,
+            subprotocols: Vec::new(),
+            headers: HeaderMap::new(),
+            invalid_header: false,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
+            max_headers: Self::DEFAULT_MAX_HEADERS,
+        }
+    }
+
+    /// The configuration of the connections this upgrader makes.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the origin policy: `check` sees the whole request and
+    /// answers whether to accept it; a refusal is answered with 403 and
+    /// [`HandshakeError::OriginRejected`].
+    ///
+    /// Browsers let any page open a WebSocket to any host and send the
+    /// page's origin along; the server must decide (RFC 6455 §10.2). The
+    /// default policy refuses a request whose `Origin` is present and names
+    /// another `host[:port]` than `Host` (compared ASCII
+    /// case-insensitively), and accepts requests without `Origin`
+    /// (non-browser clients).
+    #[must_use]
+    pub fn check_origin(
+        mut self,
+        check: impl Fn(&Request) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.origin = OriginPolicy::Check(Arc::new(check));
+        self
+    }
+
+    /// Accepts requests from any origin.
+    ///
+    /// Any web page a user visits can then open a connection to this server
+    /// with the user's cookies: use only for servers without ambient
+    /// credentials, or that authenticate each connection in-band.
+    #[must_use]
+    pub fn allow_any_origin(mut self) -> Self {
+        self.origin = OriginPolicy::Any;
+        self
+    }
+
+    /// The subprotocols this server speaks, in order of preference. The
+    /// first of them that the client offered is selected and named in the
+    /// response; if the client offered none of them, the handshake succeeds
+    /// without a subprotocol (check the request from
+    /// [`Upgrader::accept_with_request`] if one is required).
+    ///
+    /// A name that is not an HTTP token makes the handshake fail with
+    /// [`HandshakeError::InvalidHeader`].
+    #[must_use]
+    pub fn subprotocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        if !self.subprotocols.iter().all(|p| is_token(p)) {
+            self.invalid_header = true;
+        }
+        self
+    }
+
+    /// Adds a header field to the 101 response (repeat for several).
+    ///
+    /// An invalid name or value, or a field the handshake writes itself
+    /// (`Upgrade`, `Connection`, `Sec-WebSocket-*`, `Content-Length`,
+    /// `Transfer-Encoding`), makes every handshake fail with
+    /// [`HandshakeError::InvalidHeader`] before anything is read.
+    #[must_use]
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        HeaderValue: TryFrom<V>,
+    {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) if !MANAGED.contains(&name) => {
+                self.headers.append(name, value);
+            }
+            _ => self.invalid_header = true,
+        }
+        self
+    }
+
+    /// Bounds the whole handshake: reading the request and writing the
+    /// response. Without a bound, a client that connects and sends nothing
+    /// holds a task and a socket forever. `Duration::MAX` removes the limit.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The largest request head accepted, in bytes up to and including the
+    /// blank line; larger ones are refused with 431. Bounds the memory a
+    /// client can make the handshake buffer.
+    #[must_use]
+    pub fn max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes;
+        self
+    }
+
+    /// The most header fields accepted in a request; more are refused with
+    /// 431. Bounds the parsing work and memory per request.
+    #[must_use]
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// Performs the server handshake on `io` and returns the stream.
+    ///
+    /// See [`accept`] for the behaviour and cancellation safety.
+    pub async fn accept<S>(&self, io: S) -> Result<WebSocketStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Ok(self.accept_with_request(io).await?.0)
+    }
+
+    /// Performs the server handshake on `io` and returns the stream together
+    /// with the client's request, so the application can route on its path,
+    /// query and header fields.
+    ///
+    /// Bytes the client sent right after its request head (the first frames,
+    /// possibly in the same packet) are kept and handed to the stream.
+    ///
+    /// A refused request is answered with an HTTP status (400, 403, 405 with
+    /// `Allow: GET`, 426 with `Sec-WebSocket-Version: 13`, 431; 505 for
+    /// requests older than HTTP/1.1) with `Connection: close`, and returned
+    /// as the matching [`HandshakeError`]. On timeout nothing is sent.
+    pub async fn accept_with_request<S>(&self, mut io: S) -> Result<(WebSocketStream<S>, Request)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if self.invalid_header {
+            return Err(HandshakeError::InvalidHeader.into());
+        }
+        let deadline = deadline_after(self.handshake_timeout);
+        match within(deadline, self.negotiate(&mut io)).await? {
+            Ok((request, response, rest)) => {
+                within(deadline, async {
+                    io.write_all(&response).await?;
+                    io.flush().await
+                })
+                .await??;
+                let ws = WebSocketStream::from_raw_parts(io, Role::Server, self.config, rest);
+                Ok((ws, request))
+            }
+            Err(Error::Handshake(err)) => {
+                if let Some(response) = build_error_response(err) {
+                    let linger = Instant::now() + LINGER_TIME;
+                    let linger = deadline.map_or(linger, |deadline| deadline.min(linger));
+                    // Best effort: the client may already be gone.
+                    let _ = within(Some(linger), refuse(&mut io, &response)).await;
+                }
+                Err(err.into())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads and checks the request; answers it, the 101 response to send
+    /// and the bytes read past the request head.
+    async fn negotiate<S>(&self, io: &mut S) -> Result<(Request, Vec<u8>, BytesMut)>
+    where
+        S: AsyncRead + Unpin,
+    {
+        let limits = HeadLimits {
+            max_size: self.max_head_size,
+            max_headers: self.max_headers,
+        };
+        let (request, rest) =
+            read_head(io, self.max_head_size, |buf| parse_request(buf, limits)).await?;
+        let accept = validate_request(&request)?;
+        let origin_ok = match &self.origin {
+            OriginPolicy::SameHost => origin_matches_host(&request),
+            OriginPolicy::Any => true,
+            OriginPolicy::Check(check) => check(&request),
+        };
+        if !origin_ok {
+            return Err(HandshakeError::OriginRejected.into());
+        }
+        let subprotocol = select_subprotocol(&request, &self.subprotocols);
+        let response = build_accept_response(&accept, subprotocol, &self.headers);
+        Ok((request, response, rest))
+    }
+}
+
+/// Sends an error response and closes our side, then discards what the
+/// client still sends until it closes too: closing a socket with unread
+/// input makes the kernel answer with a reset, which can destroy the
+/// response before the client reads it (a "lingering close").
+async fn refuse<S>(io: &mut S, response: &[u8]) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    io.write_all(response).await?;
+    io.shutdown().await?;
+    tokio::io::copy(&mut (&mut *io).take(LINGER_BYTES), &mut tokio::io::sink()).await?;
+    Ok(())
+}

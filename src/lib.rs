@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod protocol;
+
+mod codec;
+mod config;
+mod error;
+mod handshake;
+mod message;
+mod shared;
+mod split;
+mod stream;
+mod utf8_bytes;
+mod write_queue;
+
+pub use codec::Codec;
+pub use config::{Config, Limits};
+pub use error::{CapacityError, Error, ProtocolError, Result};
+pub use handshake::{accept, connect, Connector, HandshakeError, Request, Response, Upgrader};
+pub use message::Message;
+pub use protocol::{CloseCode, CloseFrame, Frame, OpCode, Role};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
+pub use stream::WebSocketStream;
+pub use utf8_bytes::Utf8Bytes;

@@ -1,0 +1,187 @@
+//! Message decoding: frames in, messages out (RFC 6455 §5.2–§5.6).
+//!
+//! The decoder works on a `BytesMut` that the caller fills. It parses a
+//! header, checks it against the rules and the limits *before* any payload is
+//! buffered, then unmasks and (for text) validates the payload as it arrives,
+//! in place and once, so that invalid UTF-8 fails the connection as soon as it
+//! is seen, even in the middle of a frame. A single-frame message is split off
+//! the buffer without a copy; fragments are gathered into one buffer.
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::{CapacityError, Error, ProtocolError};
+use crate::protocol::{apply_mask, parse_close_payload, FrameHeader, OpCode, Role, Status, Utf8Validator};
+use crate::{Limits, Message, Utf8Bytes};
+
+/// The frame whose header has been consumed and whose payload is arriving.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    len: usize,
+    /// Leading payload bytes of the buffer already unmasked and validated.
+    processed: usize,
+    /// Whether the payload belongs to a text message.
+    text: bool,
+}
+
+/// A fragmented message being gathered (RFC 6455 §5.4).
+#[derive(Debug)]
+struct Fragmented {
+    text: bool,
+    data: BytesMut,
+}
+
+/// Turns received bytes into [`Message`]s.
+#[derive(Debug)]
+pub struct MessageDecoder {
+    expect_masked: bool,
+    allowed_rsv: u8,
+    limits: Limits,
+    frame: Option<InFrame>,
+    message: Option<Fragmented>,
+    utf8: Utf8Validator,
+}
+
+impl MessageDecoder {
+    /// A decoder for the given role (a server expects masked frames).
+    #[must_use]
+    pub fn new(role: Role, limits: Limits) -> Self {
+        MessageDecoder {
+            expect_masked: role == Role::Server,
+            allowed_rsv: 0,
+            limits,
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Whether no frame is partly received (a buffer with no pending payload
+    /// may then be released).
+    #[must_use]
+    pub fn is_between_frames(&self) -> bool {
+        self.frame.is_none()
+    }
+
+    /// Decodes the next message from `src`, consuming what it used.
+    ///
+    /// `Ok(None)` means more bytes are needed; `src` has then been reserved
+    /// for the rest of the current frame (within the limits). Control frames
+    /// that arrive between fragments are returned as they come (RFC 6455
+    /// §5.4). After an error the connection must be failed: the decoder's
+    /// state is not meant to be resumed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+        loop {
+            if self.frame.is_none() && !self.start_frame(src)? {
+                return Ok(None);
+            }
+            let Some(frame) = self.frame.as_mut() else { return Ok(None) };
+            let avail = src.len().min(frame.len);
+            if avail > frame.processed {
+                let fresh = &mut src[frame.processed..avail];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.processed);
+                }
+                if frame.text {
+                    self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                frame.processed = avail;
+            }
+            if avail < frame.len {
+                src.reserve(frame.len - src.len());
+                return Ok(None);
+            }
+            let frame = self.frame.take().expect("frame in progress");
+            let payload = src.split_to(frame.len);
+            if let Some(msg) = self.finish_frame(frame, payload)? {
+                return Ok(Some(msg));
+            }
+        }
+    }
+
+    /// Parses and checks the next header. Returns `false` when more bytes are
+    /// needed.
+    fn start_frame(&mut self, src: &mut BytesMut) -> Result<bool, Error> {
+        let (header, header_len) = match FrameHeader::parse(src)? {
+            Status::Complete(h, n) => (h, n),
+            Status::Partial(n) => {
+                src.reserve(n - src.len());
+                return Ok(false);
+            }
+        };
+        header.validate(self.expect_masked, self.allowed_rsv)?;
+        let text = match (header.opcode, &self.message) {
+            // §5.4: a continuation needs a message in progress …
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation.into()),
+            (OpCode::Continuation, Some(m)) => m.text,
+            // … and a new data frame must not interrupt one.
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation.into())
+            }
+            (OpCode::Text, None) => true,
+            _ => false,
+        };
+        let max_frame = self.limits.get_max_frame_size();
+        if header.payload_len > max_frame as u64 {
+            return Err(CapacityError::FrameTooLarge { len: header.payload_len, max: max_frame }.into());
+        }
+        if !header.opcode.is_control() {
+            let so_far = self.message.as_ref().map_or(0, |m| m.data.len()) as u64;
+            let total = so_far + header.payload_len;
+            let max_message = self.limits.get_max_message_size();
+            if total > max_message as u64 {
+                return Err(CapacityError::MessageTooLarge { len: total, max: max_message }.into());
+            }
+        }
+        if header.opcode == OpCode::Text {
+            self.utf8.reset();
+        }
+        src.advance(header_len);
+        let len = header.payload_len as usize;
+        self.frame = Some(InFrame { header, len, processed: 0, text });
+        Ok(true)
+    }
+
+    /// A whole frame has arrived (unmasked, validated so far): turn it into a
+    /// message, or gather it into the fragmented one.
+    fn finish_frame(&mut self, frame: InFrame, payload: BytesMut) -> Result<Option<Message>, Error> {
+        let fin = frame.header.fin;
+        let msg = match frame.header.opcode {
+            OpCode::Ping => Message::Ping(payload.freeze()),
+            OpCode::Pong => Message::Pong(payload.freeze()),
+            OpCode::Close => Message::Close(parse_close_payload(payload.freeze())?),
+            OpCode::Text | OpCode::Binary if !fin => {
+                self.message = Some(Fragmented { text: frame.text, data: payload });
+                return Ok(None);
+            }
+            OpCode::Continuation => {
+                let message = self.message.as_mut().expect("checked in start_frame");
+                message.data.unsplit(payload);
+                if !fin {
+                    return Ok(None);
+                }
+                let message = self.message.take().expect("checked above");
+                self.data_message(message.text, message.data)?
+            }
+            OpCode::Text | OpCode::Binary => self.data_message(frame.text, payload)?,
+        };
+        Ok(Some(msg))
+    }
+
+    fn data_message(&mut self, text: bool, data: BytesMut) -> Result<Message, Error> {
+        if !text {
+            return Ok(Message::Binary(data.freeze()));
+        }
+        self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        Ok(Message::Text(Utf8Bytes::from_bytes_unchecked(data.freeze())))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use bytes::{Bytes, BytesMut};
+
+use super::MessageDecoder;
+use crate::error::{CapacityError, Error, ProtocolError};
+use crate::protocol::{apply_mask, CloseCode, CloseFrame, Role};
+use crate::{Limits, Message};
+
+fn decode_all(role: Role, limits: Limits, wire: &[u8]) -> Result<Vec<Message>, Error> {
+    let mut dec = MessageDecoder::new(role, limits);
+    let mut buf = BytesMut::from(wire);
+    let mut out = Vec::new();
+    while let Some(msg) = dec.decode(&mut buf)? {
+        out.push(msg);
+    }
+    assert!(buf.is_empty(), "left over: {buf:?}");
+    Ok(out)
+}
+
+/// Feeds one byte at a time, as a slow network would.
+fn decode_dribbled(role: Role, wire: &[u8]) -> Result<Vec<Message>, Error> {
+    let mut dec = MessageDecoder::new(role, Limits::default());
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for &b in wire {
+        buf.extend_from_slice(&[b]);
+        while let Some(msg) = dec.decode(&mut buf)? {
+            out.push(msg);
+        }
+    }
+    Ok(out)
+}
+
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![first];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&key);
+    let mut body = payload.to_vec();
+    apply_mask(&mut body, key, 0);
+    out.extend_from_slice(&body);
+    out
+}
+
+fn text(s: &str) -> Message {
+    Message::text(s)
+}
+
+/// RFC 6455 §5.7 examples, as a client receives them (unmasked) and as a
+/// server receives them (masked), whole and dribbled.
+#[test]
+fn rfc_5_7_examples() {
+    let big = vec![0xAB; 65536];
+    let table: Vec<(Role, Vec<u8>, Vec<Message>)> = vec![
+        (Role::Client, b"\x81\x05Hello".to_vec(), vec![text("Hello")]),
+        (Role::Server, b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec(), vec![text("Hello")]),
+        (Role::Client, b"\x01\x03Hel\x80\x02lo".to_vec(), vec![text("Hello")]),
+        (Role::Client, b"\x89\x05Hello".to_vec(), vec![Message::ping(&b"Hello"[..])]),
+        (
+            Role::Server,
+            b"\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec(),
+            vec![Message::pong(&b"Hello"[..])],
+        ),
+        (Role::Client, [&b"\x82\x7E\x01\x00"[..], &[7; 256]].concat(), vec![Message::binary(vec![7; 256])]),
+        (
+            Role::Client,
+            [&b"\x82\x7F\x00\x00\x00\x00\x00\x01\x00\x00"[..], &big].concat(),
+            vec![Message::binary(big.clone())],
+        ),
+    ];
+    for (role, wire, expected) in table {
+        assert_eq!(decode_all(role, Limits::default(), &wire).unwrap(), expected);
+        assert_eq!(decode_dribbled(role, &wire).unwrap(), expected);
+    }
+}
+
+#[test]
+fn control_frames_may_arrive_between_fragments() {
+    let wire = [masked(0x01, b"Hel"), masked(0x89, b"p"), masked(0x00, b"l"), masked(0x80, b"o")].concat();
+    let msgs = decode_all(Role::Server, Limits::default(), &wire).unwrap();
+    assert_eq!(msgs, vec![Message::ping(&b"p"[..]), text("Hello")]);
+}
+
+#[test]
+fn close_frames_are_parsed() {
+    let wire = masked(0x88, b"\x03\xe8bye");
+    let msgs = decode_all(Role::Server, Limits::default(), &wire).unwrap();
+    assert_eq!(msgs, vec![Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))]);
+    let empty = decode_all(Role::Server, Limits::default(), &masked(0x88, b"")).unwrap();
+    assert_eq!(empty, vec![Message::Close(None)]);
+}
+
+#[test]
+fn protocol_violations_are_typed() {
+    let table: Vec<(Vec<u8>, ProtocolError)> = vec![
+        (masked(0x80, b"x"), ProtocolError::UnexpectedContinuation),
+        ([masked(0x01, b"a"), masked(0x81, b"b")].concat(), ProtocolError::ExpectedContinuation),
+        ([masked(0x02, b"a"), masked(0x82, b"b")].concat(), ProtocolError::ExpectedContinuation),
+        (masked(0x83, b""), ProtocolError::ReservedOpcode(3)),
+        (masked(0xC1, b"x"), ProtocolError::ReservedBits(4)),
+        (masked(0xA1, b"x"), ProtocolError::ReservedBits(2)),
+        (b"\x81\x01x".to_vec(), ProtocolError::UnmaskedFrame),
+        (masked(0x09, b""), ProtocolError::FragmentedControlFrame),
+        (masked(0x89, &[0; 126]), ProtocolError::ControlFrameTooLong),
+        (masked(0x88, b"\x03"), ProtocolError::InvalidClosePayload),
+        (masked(0x88, b"\x03\xed"), ProtocolError::InvalidCloseCode(1005)),
+        (masked(0x88, b"\x03\xe8\xff"), ProtocolError::InvalidUtf8),
+        (masked(0x81, b"\xce\xba\xe1"), ProtocolError::InvalidUtf8),
+        ([masked(0x01, b"\xce"), masked(0x80, b"\xff")].concat(), ProtocolError::InvalidUtf8),
+    ];
+    for (wire, expected) in table {
+        match decode_all(Role::Server, Limits::default(), &wire) {
+            Err(Error::Protocol(e)) => assert_eq!(e, expected, "{wire:x?}"),
+            other => panic!("{wire:x?}: expected {expected:?}, got {other:?}"),
+        }
+    }
+    match decode_all(Role::Client, Limits::default(), &masked(0x81, b"x")) {
+        Err(Error::Protocol(ProtocolError::MaskedFrame)) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Invalid UTF-8 fails as soon as the bad bytes arrive, before the frame is
+/// complete (Autobahn 6.4.3/6.4.4 want this "fail fast").
+#[test]
+fn invalid_utf8_fails_inside_a_partial_frame() {
+    let mut payload = "κόσμε".as_bytes().to_vec();
+    payload.extend_from_slice(b"\xf4\x90\x80\x80");
+    payload.extend_from_slice(&[b'a'; 100]);
+    let wire = masked(0x81, &payload);
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let mut buf = BytesMut::from(&wire[..6 + 10 + 2]);
+    match dec.decode(&mut buf) {
+        Err(Error::Protocol(ProtocolError::InvalidUtf8)) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn limits_apply_before_buffering() {
+    let limits = Limits::default().max_frame_size(100).max_message_size(150);
+    let mut dec = MessageDecoder::new(Role::Client, limits);
+    // A 2^62-byte announcement fails on the header alone.
+    let mut buf = BytesMut::from(&b"\x82\x7F\x40\x00\x00\x00\x00\x00\x00\x00"[..]);
+    match dec.decode(&mut buf) {
+        Err(Error::Capacity(CapacityError::FrameTooLarge { len, max: 100 })) => assert_eq!(len, 1 << 62),
+        other => panic!("{other:?}"),
+    }
+    assert!(buf.capacity() < 1024, "reserved {}", buf.capacity());
+
+    let wire = [&b"\x02\x64"[..], &[0; 100], b"\x80\x64", &[0; 100]].concat();
+    match decode_all(Role::Client, limits, &wire) {
+        Err(Error::Capacity(CapacityError::MessageTooLarge { len: 200, max: 150 })) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn single_frame_messages_are_not_copied() {
+    let wire = b"\x82\x05hello\x82\x05world";
+    let mut buf = BytesMut::from(&wire[..]);
+    let start = buf.as_ptr() as usize;
+    let mut dec = MessageDecoder::new(Role::Client, Limits::default());
+    let Some(Message::Binary(first)) = dec.decode(&mut buf).unwrap() else { panic!() };
+    assert_eq!(first, Bytes::from_static(b"hello"));
+    assert_eq!(first.as_ptr() as usize, start + 2);
+}
+
+#[test]
+fn empty_and_zero_length_fragments() {
+    let wire = [masked(0x01, b""), masked(0x00, b""), masked(0x80, b"")].concat();
+    assert_eq!(decode_all(Role::Server, Limits::default(), &wire).unwrap(), vec![text("")]);
+}

@@ -1,0 +1,266 @@
+//! The state both halves of a connection share: the transport, the outgoing
+//! queue, the replies the protocol obliges us to send, and the closing
+//! handshake.
+//!
+//! It sits behind one `std::sync::Mutex` that is only ever held for the
+//! duration of a non-blocking `poll_*` call or a queue update, never across an
+//! `.await`. Either half may drive the transport's write side: the reader
+//! must be able to send a pong or a close echo while the writer task sleeps.
+//! A transport keeps one waker per direction, so writes are polled with a
+//! fan-out waker that wakes whichever halves are waiting to write; without
+//! it, the half that polled last would steal the other's wake-up.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll, Wake, Waker};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use tokio::io::AsyncWrite;
+
+use crate::error::{Error, Result};
+use crate::protocol::{encode_close_payload, CloseFrame, CloseState, FrameEncoder, OnReceive, OpCode};
+use crate::write_queue::WriteQueue;
+use crate::Message;
+
+/// Which half is waiting on the transport's write side.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Half {
+    Reader,
+    Writer,
+}
+
+/// Wakes both halves when the transport becomes writable.
+#[derive(Debug, Default)]
+struct WriteWakers {
+    reader: AtomicWaker,
+    writer: AtomicWaker,
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.reader.wake();
+        self.writer.wake();
+    }
+}
+
+/// What both halves own together.
+#[derive(Debug)]
+pub(crate) struct Shared<S> {
+    core: Mutex<Core<S>>,
+    wakers: Arc<WriteWakers>,
+    write_waker: Waker,
+}
+
+impl<S> Shared<S> {
+    pub(crate) fn new(core: Core<S>) -> Self {
+        let wakers = Arc::new(WriteWakers::default());
+        let write_waker = Waker::from(wakers.clone());
+        Shared { core: Mutex::new(core), wakers, write_waker }
+    }
+
+    /// Locks the core. A panic in another half while it held the lock leaves
+    /// the core consistent (every update is a single step), so poisoning is
+    /// ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core<S>> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `half`'s interest in write readiness and returns the
+    /// context to poll the transport's write side with.
+    pub(crate) fn write_context(&self, half: Half, cx: &Context<'_>) -> Context<'_> {
+        match half {
+            Half::Reader => self.wakers.reader.register(cx.waker()),
+            Half::Writer => self.wakers.writer.register(cx.waker()),
+        }
+        Context::from_waker(&self.write_waker)
+    }
+}
+
+/// The transport and the send-side state machine.
+#[derive(Debug)]
+pub(crate) struct Core<S> {
+    pub(crate) io: S,
+    queue: WriteQueue,
+    encoder: FrameEncoder,
+    vectored: bool,
+    /// The latest ping's payload, not yet queued as a pong. RFC 6455 §5.5.3:
+    /// only the most recent ping needs an answer, so a newer ping replaces it
+    /// and a ping flood cannot grow the queue.
+    pong: Option<Bytes>,
+    /// Obligated replies are queued up to this stream position.
+    reply_mark: u64,
+    close: CloseState,
+    /// The error that failed the connection; replayed by every later send.
+    fatal: Option<Error>,
+    write_buffer_size: usize,
+}
+
+impl<S: AsyncWrite + Unpin> Core<S> {
+    pub(crate) fn new(io: S, encoder: FrameEncoder, write_buffer_size: usize) -> Self {
+        let vectored = io.is_write_vectored();
+        Core {
+            io,
+            queue: WriteQueue::default(),
+            encoder,
+            vectored,
+            pong: None,
+            reply_mark: 0,
+            close: CloseState::default(),
+            fatal: None,
+            write_buffer_size,
+        }
+    }
+
+    /// The sticky error, or `Closed` once our close frame is out.
+    fn check_writable(&self) -> Result<()> {
+        if let Some(e) = &self.fatal {
+            return Err(e.replay());
+        }
+        if self.close.is_sent() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Whether the queue is past the write batch size.
+    pub(crate) fn is_backlogged(&self) -> bool {
+        self.queue.len() >= self.write_buffer_size
+    }
+
+    /// Queues a message from the application. A close message starts the
+    /// closing handshake; nothing may be sent after it.
+    pub(crate) fn push_message(&mut self, msg: &Message) -> Result<()> {
+        self.check_writable()?;
+        let (opcode, payload) = FrameEncoder::message_payload(msg)?;
+        if opcode == OpCode::Close {
+            self.close.handle_send();
+        }
+        self.push_frame(opcode, &payload);
+        Ok(())
+    }
+
+    /// Queues our close frame unless one was already sent.
+    pub(crate) fn push_close(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
+        if let Some(e) = &self.fatal {
+            return Err(e.replay());
+        }
+        if self.close.handle_send() {
+            self.push_frame(OpCode::Close, &encode_close_payload(frame));
+        }
+        Ok(())
+    }
+
+    fn push_frame(&mut self, opcode: OpCode, payload: &Bytes) {
+        let header = self.encoder.header(true, 0, opcode, payload.len());
+        self.queue.push(&header, payload, self.vectored);
+    }
+
+    fn push_reply(&mut self, opcode: OpCode, payload: &Bytes) {
+        self.push_frame(opcode, payload);
+        self.reply_mark = self.queue.queued();
+    }
+
+    /// A ping arrived: remember to answer it (RFC 6455 §5.5.2).
+    pub(crate) fn handle_ping(&mut self, payload: Bytes) {
+        if !self.close.is_sent() && self.fatal.is_none() {
+            self.pong = Some(payload);
+        }
+    }
+
+    /// The peer's close frame arrived: echo it unless ours is already out
+    /// (RFC 6455 §5.5.1). The echo carries the peer's code, or no code when
+    /// the peer sent none.
+    pub(crate) fn handle_close(&mut self, frame: Option<&CloseFrame>) {
+        self.pong = None;
+        if self.close.handle_receive() == OnReceive::Echo {
+            let echo = frame.map(|f| CloseFrame::new(f.code, ""));
+            self.push_reply(OpCode::Close, &encode_close_payload(echo.as_ref()));
+        }
+    }
+
+    /// The connection failed: send the close code for `err` if we still may
+    /// (RFC 6455 §7.1.7), and make every later send return the error.
+    pub(crate) fn handle_failure(&mut self, err: &Error) {
+        self.pong = None;
+        if let Some(code) = err.close_code() {
+            if self.close.handle_send() && self.fatal.is_none() {
+                let frame = CloseFrame::new(code, "");
+                self.push_reply(OpCode::Close, &encode_close_payload(Some(&frame)));
+            }
+        }
+        if self.fatal.is_none() {
+            self.fatal = Some(err.replay());
+        }
+    }
+
+    /// Whether a reply the protocol obliges us to send is still unwritten.
+    pub(crate) fn has_pending_reply(&self) -> bool {
+        self.pong.is_some() || self.queue.written() < self.reply_mark
+    }
+
+    /// Whether both close frames have been exchanged.
+    pub(crate) fn is_close_done(&self) -> bool {
+        self.close.is_done()
+    }
+
+    /// Writes the obligated replies (and everything queued before them).
+    pub(crate) fn poll_replies(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            self.queue_pong();
+            // A pong still waiting for room needs the whole backlog written.
+            let mark = if self.pong.is_some() { self.queue.queued() } else { self.reply_mark };
+            ready!(self.poll_write_until(cx, mark))?;
+            if self.pong.is_none() {
+                return Pin::new(&mut self.io).poll_flush(cx);
+            }
+        }
+    }
+
+    /// Writes everything queued, then flushes the transport.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.queue_pong();
+        let mark = self.queue.queued();
+        ready!(self.poll_write_until(cx, mark))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Shuts the transport's write side down (TCP FIN).
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    /// Moves a pending pong into the queue when there is room for it.
+    fn queue_pong(&mut self) {
+        if self.queue.len() < self.write_buffer_size {
+            if let Some(payload) = self.pong.take() {
+                self.push_reply(OpCode::Pong, &payload);
+            }
+        }
+    }
+
+    fn poll_write_until(&mut self, cx: &mut Context<'_>, mark: u64) -> Poll<io::Result<()>> {
+        let result = ready!(self.queue.poll_write_until(Pin::new(&mut self.io), cx, mark));
+        if let Err(e) = &result {
+            if self.fatal.is_none() {
+                self.fatal = Some(Error::Io(io::Error::new(e.kind(), e.to_string())));
+            }
+        }
+        Poll::Ready(result)
+    }
+
+    /// The sticky error, for sends after the connection failed.
+    pub(crate) fn fatal(&self) -> Option<Error> {
+        self.fatal.as_ref().map(Error::replay)
+    }
+
+    /// Sends are refused: the sticky error or `Closed`.
+    pub(crate) fn writable(&self) -> Result<()> {
+        self.check_writable()
+    }
+}

@@ -1,0 +1,335 @@
+//! The owned halves of a connection: [`ReadHalf`] and [`WriteHalf`].
+//!
+//! Reading side, as a state diagram (`poll_next`):
+//!
+//! ```text
+//!            ┌──────────── message ──────────────┐
+//!            ▼                                   │
+//!   ┌──▶ Open: push out pending replies, decode ─┤── need bytes ──▶ read (Pending: sleep)
+//!   │        │                                   │
+//!   │        │ ping: queue pong (latest wins)    │ close frame: queue echo ──┐
+//!   └────────┘                                   │ error: queue 1002/1007/1009┤
+//!                                                                            ▼
+//!                       Done ◀── yield close / error ◀── Finishing: write replies, shut down
+//!                  (yields None)                          (bounded by close_timeout)
+//! ```
+//!
+//! The writing side only queues (`start_send`) and writes (`poll_flush`).
+//! Either half may write the queue; see `shared.rs` for how they share it.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_core::{FusedStream, Stream};
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+use tokio_util::codec::Decoder;
+use tokio_util::io::poll_read_buf;
+
+use crate::error::{Error, ProtocolError, Result};
+use crate::protocol::CloseFrame;
+use crate::shared::{Half, Shared};
+use crate::stream::WebSocketStream;
+use crate::{Codec, Message};
+
+/// Reads shorter than this left in the buffer trigger a fresh reservation.
+const MIN_READ_ROOM: usize = 256;
+
+enum ReadState {
+    Open,
+    /// Writing the close echo or error close frame, then yielding the item.
+    Finishing(Option<Result<Message>>),
+    Done,
+}
+
+/// The receiving half of a [`WebSocketStream`]: a
+/// `Stream<Item = Result<Message, Error>>`.
+///
+/// While it is polled it also answers pings and echoes the peer's close frame
+/// by itself, whether or not any task is using the [`WriteHalf`].
+///
+/// # Cancellation safety
+///
+/// `StreamExt::next` is cancel safe: bytes already read stay buffered and no
+/// message is lost if the future is dropped before it completes.
+pub struct ReadHalf<S> {
+    shared: Arc<Shared<S>>,
+    codec: Codec,
+    buf: BytesMut,
+    read_size: usize,
+    close_timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    state: ReadState,
+}
+
+/// The sending half of a [`WebSocketStream`]: a `Sink<Message, Error = Error>`.
+///
+/// `start_send` only queues a frame; `poll_flush` writes everything queued,
+/// batching many messages into few system calls (use `SinkExt::feed` then
+/// `flush`, or `StreamExt::forward`). `poll_ready` flushes by itself once the
+/// queue holds [`Config::write_buffer_size`](crate::Config::write_buffer_size)
+/// bytes, which bounds memory when the peer reads slowly.
+///
+/// # Cancellation safety
+///
+/// `SinkExt::send` is not cancel safe: if it is dropped before the message
+/// was queued, the message is lost; once queued, it is written by the next
+/// flush. `SinkExt::flush` and [`WriteHalf::close`] are cancel safe: calling
+/// them again resumes where they stopped.
+pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// Returned by [`ReadHalf::reunite`] when the halves came from different
+/// connections; gives both back.
+pub struct ReuniteError<S>(pub ReadHalf<S>, pub WriteHalf<S>);
+
+impl<S> ReadHalf<S> {
+    pub(crate) fn new(shared: Arc<Shared<S>>, codec: Codec, buf: BytesMut, config: &crate::Config) -> Self {
+        ReadHalf {
+            shared,
+            codec,
+            buf,
+            read_size: config.get_read_buffer_size(),
+            close_timeout: config.get_close_timeout(),
+            timer: None,
+            state: ReadState::Open,
+        }
+    }
+
+    /// Puts the halves back together. Fails when they belong to different
+    /// connections.
+    pub fn reunite(self, write: WriteHalf<S>) -> Result<WebSocketStream<S>, ReuniteError<S>> {
+        if Arc::ptr_eq(&self.shared, &write.shared) {
+            Ok(WebSocketStream::from_halves(self, write))
+        } else {
+            Err(ReuniteError(self, write))
+        }
+    }
+
+    pub(crate) fn close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// Whether both halves belong to the same connection.
+    pub fn is_pair_of(&self, write: &WriteHalf<S>) -> bool {
+        Arc::ptr_eq(&self.shared, &write.shared)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// Writes pending pongs / close echoes without waiting for the transport.
+    fn push_replies(&mut self, cx: &Context<'_>) -> Result<()> {
+        let mut core = self.shared.lock();
+        if !core.has_pending_reply() {
+            return Ok(());
+        }
+        let mut wcx = self.shared.write_context(Half::Reader, cx);
+        match core.poll_replies(&mut wcx) {
+            Poll::Ready(Err(e)) => Err(Error::Io(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails the connection: queue the close code, then finish.
+    fn fail(&mut self, err: Error) {
+        self.shared.lock().handle_failure(&err);
+        self.state = ReadState::Finishing(Some(Err(err)));
+    }
+
+    /// Writes the last replies and shuts the transport's write side down,
+    /// giving up after the close timeout.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let done = {
+            let mut core = self.shared.lock();
+            let mut wcx = self.shared.write_context(Half::Reader, cx);
+            match core.poll_replies(&mut wcx) {
+                Poll::Ready(Ok(())) => core.poll_shutdown(&mut wcx).map(drop),
+                Poll::Ready(Err(_)) => Poll::Ready(()),
+                Poll::Pending => Poll::Pending,
+            }
+        };
+        if done.is_ready() {
+            self.timer = None;
+            return Poll::Ready(());
+        }
+        let timeout = self.close_timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        timer.as_mut().poll(cx)
+    }
+
+    /// Reads more bytes. `Ok(false)` means end of stream.
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
+            self.buf.reserve(self.read_size);
+        }
+        let read = {
+            let mut core = self.shared.lock();
+            poll_read_buf(Pin::new(&mut core.io), cx, &mut self.buf)
+        };
+        match read {
+            Poll::Pending => {
+                if self.buf.is_empty() && self.codec.is_between_frames() {
+                    // Idle connections keep no read buffer.
+                    self.buf = BytesMut::new();
+                }
+                Poll::Pending
+            }
+            Poll::Ready(result) => Poll::Ready(result.map(|n| n > 0)),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match this.state {
+                ReadState::Done => return Poll::Ready(None),
+                ReadState::Finishing(_) => {
+                    ready!(this.poll_finish(cx));
+                    let ReadState::Finishing(item) = mem::replace(&mut this.state, ReadState::Done) else {
+                        unreachable!("state checked above")
+                    };
+                    return Poll::Ready(item);
+                }
+                ReadState::Open => {}
+            }
+            if let Err(e) = this.push_replies(cx) {
+                this.fail(e);
+                continue;
+            }
+            match this.codec.decode(&mut this.buf) {
+                Ok(Some(msg)) => match &msg {
+                    Message::Ping(payload) => {
+                        this.shared.lock().handle_ping(payload.clone());
+                        if let Err(e) = this.push_replies(cx) {
+                            this.fail(e);
+                            continue;
+                        }
+                        return Poll::Ready(Some(Ok(msg)));
+                    }
+                    Message::Close(frame) => {
+                        this.shared.lock().handle_close(frame.as_ref());
+                        this.state = ReadState::Finishing(Some(Ok(msg)));
+                    }
+                    _ => return Poll::Ready(Some(Ok(msg))),
+                },
+                Ok(None) => match ready!(this.poll_read_more(cx)) {
+                    Ok(true) => {}
+                    Ok(false) if this.shared.lock().is_close_done() => this.state = ReadState::Done,
+                    Ok(false) => this.fail(ProtocolError::UnexpectedEof.into()),
+                    Err(e) => this.fail(Error::Io(e)),
+                },
+                Err(e) => this.fail(e),
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> FusedStream for ReadHalf<S> {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, ReadState::Done)
+    }
+}
+
+impl<S> WriteHalf<S> {
+    pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
+        WriteHalf { shared }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> WriteHalf<S> {
+    /// Queues our close frame (once; later calls only flush) and writes it.
+    ///
+    /// This sends the close; the [`ReadHalf`] sees the peer's reply and then
+    /// ends. To wait for the whole closing handshake on an unsplit stream use
+    /// [`WebSocketStream::close`].
+    ///
+    /// Cancel safe: the frame stays queued and a second call resumes.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.shared.lock().push_close(frame.as_ref())?;
+        poll_fn(|cx| self.poll_write_all(cx)).await
+    }
+
+    pub(crate) fn queue_close(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
+        self.shared.lock().push_close(frame)
+    }
+
+    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut core = self.shared.lock();
+        let mut wcx = self.shared.write_context(Half::Writer, cx);
+        let result = ready!(core.poll_flush(&mut wcx));
+        Poll::Ready(match (core.fatal(), result) {
+            (Some(e), _) => Err(e),
+            (None, r) => r.map_err(Error::Io),
+        })
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        {
+            let core = this.shared.lock();
+            core.writable()?;
+            if !core.is_backlogged() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        this.poll_write_all(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<()> {
+        self.shared.lock().push_message(&msg)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_write_all(cx)
+    }
+
+    /// Sends a `1000 Normal Closure` frame unless a close frame was already
+    /// sent, and writes everything queued.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        this.queue_close(Some(&CloseFrame::normal()))?;
+        this.poll_write_all(cx)
+    }
+}
+
+impl<S> fmt::Debug for ReadHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadHalf").field("role", &self.codec.role()).field("buffered", &self.buf.len()).finish()
+    }
+}
+
+impl<S> fmt::Debug for WriteHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReuniteError(..)")
+    }
+}
+
+impl<S> fmt::Display for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves of different connections")
+    }
+}
+
+impl<S> std::error::Error for ReuniteError<S> {}

@@ -1,0 +1,178 @@
+//! [`WebSocketStream`]: a connection as a `Stream` of messages and a `Sink`
+//! for them.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use futures_core::{FusedStream, Stream};
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use crate::error::{Error, Result};
+use crate::protocol::{CloseFrame, FrameEncoder, Role};
+use crate::shared::{Core, Shared};
+use crate::split::{ReadHalf, WriteHalf};
+use crate::{Codec, Config, Message};
+
+/// A WebSocket connection over any `AsyncRead + AsyncWrite` transport.
+///
+/// It is a `Stream<Item = Result<Message, Error>>` and a
+/// `Sink<Message, Error = Error>`: use `StreamExt::next` to receive and
+/// `SinkExt::send` (or `feed` + `flush` to batch) to send. Received pings are
+/// answered and a received close frame is echoed automatically; both are
+/// also yielded, and after a close the stream ends. A protocol violation by
+/// the peer sends the matching close code (1002, 1007 or 1009), is yielded
+/// once as an [`Error`], and then the stream ends; later sends return the
+/// same error.
+///
+/// [`split`](WebSocketStream::split) gives owned halves for a reader task and
+/// a writer task.
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+///
+/// # async fn run(listener: tokio::net::TcpListener) -> Result<(), silverback::Error> {
+/// let (tcp, _) = listener.accept().await?;
+/// let mut ws = silverback::accept(tcp).await?;
+/// while let Some(msg) = ws.next().await {
+///     let msg = msg?;
+///     if msg.is_text() || msg.is_binary() {
+///         ws.send(msg).await?;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Cancellation safety
+///
+/// `next()` is cancel safe. `send()` is not: a message whose future is
+/// dropped before it was queued is lost. [`close`](WebSocketStream::close)
+/// and `flush()` are cancel safe.
+pub struct WebSocketStream<S> {
+    read: ReadHalf<S>,
+    write: WriteHalf<S>,
+    close_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Wraps a transport on which the opening handshake is already done.
+    ///
+    /// `read_buf` holds bytes the handshake read past the end of the HTTP
+    /// head; they are the start of the WebSocket byte stream.
+    pub fn from_raw_parts(io: S, role: Role, config: Config, read_buf: BytesMut) -> Self {
+        let codec = Codec::with_config(role, &config);
+        let core = Core::new(io, FrameEncoder::new(role), config.get_write_buffer_size());
+        let shared = Arc::new(Shared::new(core));
+        let read = ReadHalf::new(shared.clone(), codec, read_buf, &config);
+        WebSocketStream::from_halves(read, WriteHalf::new(shared))
+    }
+
+    /// Performs the closing handshake: sends `frame` (or an empty close
+    /// frame for `None`) unless a close was already sent, then reads until
+    /// the peer's close arrives, discarding data messages, and shuts the
+    /// transport's write side down. Gives up with [`Error::Timeout`] after
+    /// [`Config::close_timeout`].
+    ///
+    /// Cancel safe: calling it again resumes the handshake.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.write.queue_close(frame.as_ref())?;
+        poll_fn(|cx| self.poll_close_handshake(cx)).await
+    }
+
+    fn poll_close_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(Pin::new(&mut self.write).poll_flush(cx)).or_else(ignore_closed)?;
+        loop {
+            match Pin::new(&mut self.read).poll_next(cx) {
+                Poll::Ready(None) => {
+                    self.close_timer = None;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.close_timer = None;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Pending => break,
+            }
+        }
+        let timeout = self.read_close_timeout();
+        let timer = self.close_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(timer.as_mut().poll(cx));
+        self.close_timer = None;
+        Poll::Ready(Err(Error::Timeout))
+    }
+}
+
+fn ignore_closed(e: Error) -> Result<()> {
+    if e.is_closed() {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+impl<S> WebSocketStream<S> {
+    pub(crate) fn from_halves(read: ReadHalf<S>, write: WriteHalf<S>) -> Self {
+        WebSocketStream { read, write, close_timer: None }
+    }
+
+    /// Splits the connection into a receiving and a sending half, each
+    /// `Send + 'static` when `S: Send`, to use from two tasks at once.
+    /// [`ReadHalf::reunite`] puts them back together.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        (self.read, self.write)
+    }
+
+    fn read_close_timeout(&self) -> std::time::Duration {
+        self.read.close_timeout()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.read).poll_next(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> FusedStream for WebSocketStream<S> {
+    fn is_terminated(&self) -> bool {
+        self.read.is_terminated()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.write).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, msg: Message) -> Result<()> {
+        Pin::new(&mut self.write).start_send(msg)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.write).poll_flush(cx)
+    }
+
+    /// The whole closing handshake, as [`WebSocketStream::close`] with a
+    /// `1000 Normal Closure` frame.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.write.queue_close(Some(&CloseFrame::normal())).or_else(ignore_closed)?;
+        self.get_mut().poll_close_handshake(cx)
+    }
+}
+
+impl<S> fmt::Debug for WebSocketStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketStream").field("read", &self.read).field("write", &self.write).finish()
+    }
+}

@@ -291,7 +291,9 @@ run_client() {
     ensure_port_free "$CLIENT_PORT" || return 1
     log "client run: wstest -m fuzzingserver on 127.0.0.1:$CLIENT_PORT, autobahn_client"
     # -u 0: no extra web server on port 8080.
-    timeout "$AUTOBAHN_RUN_TIMEOUT" "$WSTEST" -m fuzzingserver -u 0 -s scripts/autobahn/fuzzingserver.json \
+    # Outlives the client's own timeout, so that a slow client is reported as
+    # a client timeout rather than as a vanished fuzzing server.
+    timeout $((AUTOBAHN_RUN_TIMEOUT + 120)) "$WSTEST" -m fuzzingserver -u 0 -s scripts/autobahn/fuzzingserver.json \
         > "$OUT/wstest_fuzzingserver.log" 2>&1 &
     pid=$!
     BG_PIDS+=("$pid")

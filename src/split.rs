@@ -106,6 +106,8 @@ impl<S> ReadHalf<S> {
 
     /// Puts the halves back together. Fails when they belong to different
     /// connections.
+    // The error hands both halves back by value, as tokio's `ReuniteError` does.
+    #[allow(clippy::result_large_err)]
     pub fn reunite(self, write: WriteHalf<S>) -> Result<WebSocketStream<S>, ReuniteError<S>> {
         if Arc::ptr_eq(&self.shared, &write.shared) {
             Ok(WebSocketStream::from_halves(self, write))

@@ -23,7 +23,7 @@ const BY_REFERENCE_MIN: usize = 4096;
 const MAX_SLICES: usize = 64;
 
 /// Encoded frames waiting for the transport.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct WriteQueue {
     /// Segments queued before `staged`, oldest first.
     chunks: VecDeque<Bytes>,
@@ -180,10 +180,7 @@ mod tests {
         }
         assert_eq!(q.len(), expected.len());
         for max in [1, 7, 4096, usize::MAX] {
-            let mut q2 = WriteQueue::default();
-            std::mem::swap(&mut q2.chunks, &mut q.chunks.clone());
-            q2.staged = q.staged.clone();
-            q2.queued = q.queued;
+            let mut q2 = q.clone();
             let mut io = Trickle { out: Vec::new(), max, calls: 0 };
             let mut cx = Context::from_waker(Waker::noop());
             let mark = q2.queued();

@@ -94,7 +94,7 @@ pub(crate) fn validate_request(request: &Request) -> Result<String, HandshakeErr
         return Err(HandshakeError::UnexpectedRequestBody);
     }
     // §4.2.1 item 2: "A |Host| header field containing the server's authority".
-    if single_value(headers, HOST).map_or(true, <[u8]>::is_empty) {
+    if matches!(single_value(headers, HOST), None | Some([])) {
         return Err(HandshakeError::MissingHost);
     }
     // §4.2.1 item 3: "An |Upgrade| header field containing the value

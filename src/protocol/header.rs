@@ -177,7 +177,8 @@ mod tests {
     /// The examples of RFC 6455 §5.7.
     #[test]
     fn rfc_5_7_examples() {
-        let table: &[(&[u8], bool, OpCode, Option<[u8; 4]>, u64, usize)] = &[
+        type Row = (&'static [u8], bool, OpCode, Option<[u8; 4]>, u64, usize);
+        let table: &[Row] = &[
             // A single-frame unmasked text message "Hello".
             (b"\x81\x05", true, OpCode::Text, None, 5, 2),
             // A single-frame masked text message "Hello".

@@ -68,6 +68,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# run_bounded SECONDS LOG CMD...: run CMD under `timeout`, output to LOG, and
+# wait for it in a way that lets INT/TERM traps (and so cleanup) run at once.
+run_bounded() {
+    local secs=$1 logfile=$2 pid rc=0
+    shift 2
+    timeout "$secs" "$@" > "$logfile" 2>&1 &
+    pid=$!
+    BG_PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
 port_open() {
     timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
@@ -200,23 +212,30 @@ install_wstest() {
 # report check
 # --------------------------------------------------------------------------
 check_report() {
-    local name=$1 index=$2
-    python3 - "$name" "$index" "$AGENT" "$AUTOBAHN_EXPECTED_CASES" "$ALLOW_UNIMPLEMENTED_DEFLATE" <<'PY'
+    local name=$1 index=$2 totals=$3
+    python3 - "$name" "$index" "$AGENT" "$AUTOBAHN_EXPECTED_CASES" "$ALLOW_UNIMPLEMENTED_DEFLATE" "$totals" <<'PY'
 import json, os, sys
 
-name, index, agent, expected, allow_deflate = sys.argv[1:6]
+name, index, agent, expected, allow_deflate, totals = sys.argv[1:7]
 expected = int(expected)
 allow_deflate = allow_deflate == "1"
 PASS = ("OK", "INFORMATIONAL")
 
+def write_totals(passed, failed, skipped):
+    # accumulated by the shell into the closing "N passed, N failed" line
+    with open(totals, "a") as f:
+        f.write("%d %d %d\n" % (passed, failed, skipped))
+
 if not os.path.isfile(index):
     print("%s: FAILED: report %s is missing" % (name, index))
+    write_totals(0, expected, 0)
     sys.exit(1)
 with open(index) as f:
     report = json.load(f)
 if agent not in report:
     print("%s: FAILED: no results for agent %r in %s (agents: %s)"
           % (name, agent, index, ", ".join(sorted(report)) or "none"))
+    write_totals(0, expected, 0)
     sys.exit(1)
 cases = report[agent]
 
@@ -225,18 +244,20 @@ def key(case_id):
 
 counts = {b: 0 for b in ("OK", "INFORMATIONAL", "NON-STRICT", "FAILED", "UNIMPLEMENTED")}
 failures = []
+skipped = 0
 for case_id in sorted(cases, key=key):
     r = cases[case_id]
     behavior = r.get("behavior")
     close = r.get("behaviorClose")
     counts[behavior] = counts.get(behavior, 0) + 1
     ok = behavior in PASS
-    if (not ok and behavior == "UNIMPLEMENTED" and allow_deflate
-            and case_id.startswith(("12.", "13."))):
-        ok = True
+    allowed = (behavior == "UNIMPLEMENTED" and allow_deflate
+               and case_id.startswith(("12.", "13.")))
     if close not in PASS:
-        ok = False
-    if not ok:
+        ok = allowed = False
+    if allowed:
+        skipped += 1
+    elif not ok:
         failures.append((case_id, behavior, close))
 
 print("%s: %d cases: %s" % (name, len(cases), ", ".join("%s %d" % kv for kv in counts.items())))
@@ -244,9 +265,12 @@ failed = False
 for case_id, behavior, close in failures:
     print("  %s: FAILED case %s: behavior %s, behaviorClose %s" % (name, case_id, behavior, close))
     failed = True
+missing = 0
 if len(cases) != expected:
     print("  %s: FAILED: expected %d cases, report has %d" % (name, expected, len(cases)))
+    missing = max(0, expected - len(cases))
     failed = True
+write_totals(len(cases) - len(failures) - skipped, len(failures) + missing, skipped)
 if not failed:
     print("  %s: passed%s" % (name, " (permessage-deflate cases 12.*/13.* may be UNIMPLEMENTED)"
                                if allow_deflate else ""))
@@ -268,8 +292,8 @@ run_server() {
     BG_PIDS+=("$pid")
     wait_port "$SERVER_PORT" "$pid" 30 || { tail -n 20 "$OUT/echo_server.log" >&2; return 1; }
     local start=$SECONDS
-    timeout "$AUTOBAHN_RUN_TIMEOUT" "$WSTEST" -m fuzzingclient -s scripts/autobahn/fuzzingclient.json \
-        > "$OUT/wstest_fuzzingclient.log" 2>&1 || rc=$?
+    run_bounded "$AUTOBAHN_RUN_TIMEOUT" "$OUT/wstest_fuzzingclient.log" \
+        "$WSTEST" -m fuzzingclient -s scripts/autobahn/fuzzingclient.json || rc=$?
     log "server run took $((SECONDS - start))s (wstest exit status $rc; log: $OUT/wstest_fuzzingclient.log)"
     if ! kill -0 "$pid" 2>/dev/null; then
         log "echo_server exited during the run (log: $OUT/echo_server.log):"
@@ -299,8 +323,8 @@ run_client() {
     BG_PIDS+=("$pid")
     wait_port "$CLIENT_PORT" "$pid" 60 || { tail -n 20 "$OUT/wstest_fuzzingserver.log" >&2; return 1; }
     local start=$SECONDS
-    timeout "$AUTOBAHN_RUN_TIMEOUT" target/release/examples/autobahn_client "ws://127.0.0.1:$CLIENT_PORT" "$AGENT" \
-        > "$OUT/autobahn_client.log" 2>&1 || rc=$?
+    run_bounded "$AUTOBAHN_RUN_TIMEOUT" "$OUT/autobahn_client.log" \
+        target/release/examples/autobahn_client "ws://127.0.0.1:$CLIENT_PORT" "$AGENT" || rc=$?
     log "client run took $((SECONDS - start))s (autobahn_client exit status $rc; log: $OUT/autobahn_client.log)"
     if [ "$rc" -ne 0 ]; then
         [ "$rc" -eq 124 ] && log "autobahn_client timed out after ${AUTOBAHN_RUN_TIMEOUT}s"
@@ -338,13 +362,17 @@ main() {
     done
 
     echo "== Autobahn results =="
+    local totals="$OUT/totals.txt"
+    : > "$totals"
     for run in $AUTOBAHN_RUNS; do
         if [ -n "${run_rc[$run]:-}" ]; then
             echo "$run: FAILED: the run itself failed (status ${run_rc[$run]}), see logs in $OUT"
             status=1
         fi
-        check_report "$run" "$OUT/$run/index.json" || status=1
+        check_report "$run" "$OUT/$run/index.json" "$totals" || status=1
     done
+    # Plain closing line (cases of both runs): allowed UNIMPLEMENTED count as skipped.
+    awk '{ p += $1; f += $2; s += $3 } END { printf "autobahn: %d passed, %d failed, %d skipped\n", p, f, s }' "$totals"
     if [ "$status" -eq 0 ]; then
         echo "Autobahn: all runs passed"
     else

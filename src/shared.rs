@@ -140,6 +140,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         let (opcode, payload) = FrameEncoder::message_payload(msg)?;
         if opcode == OpCode::Close {
             self.close.handle_send();
+            self.queue_owed_pong();
         }
         self.push_frame(opcode, &payload);
         Ok(())
@@ -151,6 +152,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
             return Err(e.replay());
         }
         if self.close.handle_send() {
+            self.queue_owed_pong();
             self.push_frame(OpCode::Close, &encode_close_payload(frame));
         }
         Ok(())
@@ -235,12 +237,21 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
-    /// Moves a pending pong into the queue when there is room for it.
+    /// Moves a pending pong into the queue once the previous reply is out and
+    /// there is room, so that pings arriving faster than we can write coalesce
+    /// into one pong (the latest) instead of queueing one each.
     fn queue_pong(&mut self) {
-        if self.queue.len() < self.write_buffer_size {
-            if let Some(payload) = self.pong.take() {
-                self.push_reply(OpCode::Pong, &payload);
-            }
+        let previous_reply_written = self.queue.written() >= self.reply_mark;
+        if previous_reply_written && self.queue.len() < self.write_buffer_size {
+            self.queue_owed_pong();
+        }
+    }
+
+    /// Queues the pending pong now: our close frame is about to follow, and
+    /// nothing may be sent after it (RFC 6455 §5.5.1).
+    fn queue_owed_pong(&mut self) {
+        if let Some(payload) = self.pong.take() {
+            self.push_reply(OpCode::Pong, &payload);
         }
     }
 

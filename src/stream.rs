@@ -85,27 +85,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         poll_fn(|cx| self.poll_close_handshake(cx)).await
     }
 
+    /// Drives [`close`](WebSocketStream::close): flush our close frame, then
+    /// read until the peer's close, all under one `close_timeout`.
     fn poll_close_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        ready!(Pin::new(&mut self.write).poll_flush(cx)).or_else(ignore_closed)?;
-        loop {
-            match Pin::new(&mut self.read).poll_next(cx) {
-                Poll::Ready(None) => {
-                    self.close_timer = None;
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    self.close_timer = None;
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Ready(Some(Ok(_))) => {}
-                Poll::Pending => break,
-            }
+        if let Poll::Ready(result) = self.poll_close_steps(cx) {
+            self.close_timer = None;
+            return Poll::Ready(result);
         }
-        let timeout = self.read_close_timeout();
+        let timeout = self.read.close_timeout();
         let timer = self.close_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         ready!(timer.as_mut().poll(cx));
         self.close_timer = None;
         Poll::Ready(Err(Error::Timeout))
+    }
+
+    fn poll_close_steps(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(Pin::new(&mut self.write).poll_flush(cx)).or_else(ignore_closed)?;
+        loop {
+            match ready!(Pin::new(&mut self.read).poll_next(cx)) {
+                None => return Poll::Ready(Ok(())),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                Some(Ok(_)) => {}
+            }
+        }
     }
 }
 
@@ -127,10 +129,6 @@ impl<S> WebSocketStream<S> {
     /// [`ReadHalf::reunite`] puts them back together.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         (self.read, self.write)
-    }
-
-    fn read_close_timeout(&self) -> std::time::Duration {
-        self.read.close_timeout()
     }
 }
 

@@ -103,6 +103,30 @@ async fn fragmented_messages_from_a_raw_peer_are_assembled() {
 }
 
 #[tokio::test]
+async fn bytes_read_past_the_handshake_are_decoded_first() {
+    let (a, mut peer) = tokio::io::duplex(4096);
+    let mut leftover = bytes::BytesMut::new();
+    leftover.extend_from_slice(&client_msg(op::TEXT, b"early"));
+    let second = client_msg(op::BINARY, b"split across");
+    leftover.extend_from_slice(&second[..5]);
+    let mut ws = silverback::WebSocketStream::from_raw_parts(a, Role::Server, Config::default(), leftover);
+    assert_eq!(within("early", ws.next()).await.unwrap().unwrap(), Message::text("early"));
+    peer.write_all(&second[5..]).await.unwrap();
+    assert_eq!(within("rest", ws.next()).await.unwrap().unwrap(), Message::binary(&b"split across"[..]));
+}
+
+#[tokio::test]
+async fn close_inside_a_fragmented_message_ends_the_stream() {
+    let (mut ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
+    let mut wire = client_frame(false, 0, op::TEXT, b"never");
+    wire.extend(client_msg(op::CLOSE, &close_payload(1000, "")));
+    peer.write_all(&wire).await.unwrap();
+    assert_eq!(within("close", ws.next()).await.unwrap().unwrap(), Message::Close(Some(CloseFrame::normal())));
+    assert_eq!(read_bytes(&mut peer, 4).await, server_close_bytes(1000));
+    assert!(within("end", ws.next()).await.is_none());
+}
+
+#[tokio::test]
 async fn ping_between_fragments_is_yielded_and_answered() {
     let (mut ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
     let mut wire = Vec::new();
@@ -174,6 +198,41 @@ async fn close_initiated_by_a_client_role_is_masked() {
     assert!(ws.next().await.is_none());
 }
 
+/// RFC 6455 §5.5.1: after sending a close frame an endpoint sends nothing
+/// more. A pong still owed when the application closes must go out before
+/// the close frame or not at all.
+#[tokio::test]
+async fn owed_pong_precedes_our_close_frame_and_nothing_follows_it() {
+    // The pong cannot be queued at once: the queue is past write_buffer_size
+    // and the pipe is too small to drain it.
+    let config = Config::default().write_buffer_size(256);
+    let (mut ws, mut peer) = server_and_raw_peer(config, 64);
+    within("feed", ws.feed(Message::binary(vec![1u8; 1000]))).await.unwrap();
+    peer.write_all(&client_msg(op::PING, b"owed")).await.unwrap();
+    assert_eq!(within("ping", ws.next()).await.unwrap().unwrap(), Message::ping(&b"owed"[..]));
+    let peer_side = async {
+        let mut frames = Vec::new();
+        while let Some(frame) = try_read_frame(&mut peer).await {
+            let is_close = frame.opcode == op::CLOSE;
+            frames.push(frame);
+            if is_close {
+                break;
+            }
+        }
+        peer.write_all(&client_msg(op::CLOSE, &close_payload(1000, ""))).await.unwrap();
+        while let Some(frame) = try_read_frame(&mut peer).await {
+            frames.push(frame);
+        }
+        frames
+    };
+    let (result, frames) = tokio::join!(within("close", ws.close(None)), peer_side);
+    result.expect("clean close");
+    let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    let close_at = opcodes.iter().position(|&o| o == op::CLOSE).expect("our close frame");
+    assert_eq!(close_at, opcodes.len() - 1, "frames after our close: {opcodes:x?}");
+    assert!(opcodes.contains(&op::PONG), "the owed pong goes out before our close: {opcodes:x?}");
+}
+
 #[tokio::test]
 async fn close_initiated_by_the_peer_is_echoed_then_the_stream_ends() {
     let (mut ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
@@ -208,6 +267,56 @@ async fn close_times_out_when_the_peer_never_answers() {
     assert_eq!(read_bytes(&mut peer, 2).await, [0x88, 0x00]);
     assert!(matches!(ws.send(Message::text("x")).await, Err(Error::Closed)));
     drop(peer);
+}
+
+/// `close()` is bounded by `close_timeout` even when our own close frame
+/// cannot be written because the peer stopped reading and the transport is
+/// full.
+#[tokio::test]
+async fn close_times_out_when_the_peer_stops_reading() {
+    let config = Config::default().close_timeout(Duration::from_millis(100));
+    let (mut ws, peer) = server_and_raw_peer(config, 64);
+    within("feed", ws.feed(Message::binary(vec![0u8; 10_000]))).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(5), ws.close(None)).await;
+    assert!(matches!(result, Ok(Err(Error::Timeout))), "{result:?}");
+    drop(peer);
+}
+
+/// The close echo to a peer that closed but no longer reads is abandoned
+/// after `close_timeout`; the stream still yields the close and ends.
+#[tokio::test]
+async fn peer_close_with_a_full_transport_finishes_after_close_timeout() {
+    let config = Config::default().close_timeout(Duration::from_millis(100));
+    let (mut ws, mut peer) = server_and_raw_peer(config, 64);
+    within("feed", ws.feed(Message::binary(vec![0u8; 10_000]))).await.unwrap();
+    peer.write_all(&client_msg(op::CLOSE, &close_payload(1000, ""))).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("bounded by close_timeout");
+    assert_eq!(got.unwrap().unwrap(), Message::Close(Some(CloseFrame::normal())));
+    assert!(within("end", ws.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn close_is_cancel_safe() {
+    let (mut ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
+    for _ in 0..3 {
+        let early = tokio::time::timeout(Duration::from_millis(5), ws.close(None)).await;
+        assert!(early.is_err(), "no reply yet: {early:?}");
+    }
+    // Exactly one close frame went out.
+    assert_eq!(read_bytes(&mut peer, 2).await, [0x88, 0x00]);
+    peer.write_all(&client_msg(op::CLOSE, b"")).await.unwrap();
+    within("close", ws.close(None)).await.expect("resumed close completes");
+    expect_eof(&mut peer).await;
+}
+
+#[tokio::test]
+async fn oversized_control_frame_is_refused_without_failing_the_connection() {
+    let (mut ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
+    let err = ws.send(Message::ping(vec![0u8; 126])).await.unwrap_err();
+    assert!(matches!(err, Error::Capacity(CapacityError::ControlFrameTooLong { len: 126 })), "{err:?}");
+    ws.send(Message::ping(vec![1u8; 125])).await.expect("the connection is still usable");
+    let ping = read_frame(&mut peer).await;
+    assert_eq!((ping.opcode, ping.payload.len()), (op::PING, 125));
 }
 
 // ---------------------------------------------------------------------------
@@ -444,7 +553,6 @@ async fn feed_then_flush_batches_into_few_writes() {
     assert_eq!(writes.load(Ordering::SeqCst), 0, "feed alone does not write small messages");
     within("flush", server.flush()).await.unwrap();
     let n = writes.load(Ordering::SeqCst);
-    eprintln!("WRITES {n}");
     assert!((1..=3).contains(&n), "100 fed messages took {n} writes");
     for i in 0..100 {
         let msg = within("recv", client.next()).await.unwrap().unwrap();
@@ -470,18 +578,28 @@ async fn forward_batches_into_few_writes() {
     let (result, ()) = tokio::join!(forward, reader);
     result.expect("forward");
     let n = writes.load(Ordering::SeqCst);
-    eprintln!("WRITES {n}");
     assert!(n <= 3, "1000 forwarded messages took {n} writes");
 }
 
 // ---------------------------------------------------------------------------
 // A ping flood against a peer that does not read.
 
-#[tokio::test]
-async fn ping_flood_while_the_peer_does_not_read_stays_bounded() {
-    const PINGS: usize = 10_000;
-    let config = Config::default();
-    let (ws, peer) = server_and_raw_peer(config, 1024);
+const PINGS: usize = 10_000;
+/// The duplex capacity in each direction during the flood.
+const FLOOD_PIPE: usize = 1024;
+
+/// What the raw peer saw after flooding.
+struct Flood {
+    pongs: usize,
+    pong_bytes: usize,
+}
+
+/// Sends [`PINGS`] pings without reading, then reads everything back. Checks
+/// that the library kept reading during the flood, that pongs come in order,
+/// that the last ping is answered, that every ping is yielded, and that the
+/// connection still works afterwards.
+async fn ping_flood(config: Config) -> Flood {
+    let (ws, peer) = server_and_raw_peer(config, FLOOD_PIPE);
     let reader = tokio::spawn(async move {
         let mut ws = ws;
         let (mut pings, mut others) = (0usize, Vec::new());
@@ -502,20 +620,17 @@ async fn ping_flood_while_the_peer_does_not_read_stays_bounded() {
     tokio::time::timeout(Duration::from_secs(30), flood).await.expect("the library keeps reading during a flood");
     // Now read: pongs come in order, skipping superseded pings, and the last
     // ping is answered.
-    let mut pongs = 0usize;
+    let (mut pongs, mut pong_bytes) = (0usize, 0usize);
     let mut last: Option<usize> = None;
-    let last_ping = PINGS - 1;
-    while last != Some(last_ping) {
+    while last != Some(PINGS - 1) {
         let frame = read_frame(&mut rd).await;
         assert_eq!(frame.opcode, op::PONG, "{frame:?}");
         let n: usize = std::str::from_utf8(&frame.payload).unwrap().parse().unwrap();
         assert!(last.is_none_or(|l| n > l), "pongs out of order: {n} after {last:?}");
         last = Some(n);
         pongs += 1;
-        assert!(pongs <= PINGS);
+        pong_bytes += 2 + frame.payload.len();
     }
-    eprintln!("PONGS {pongs}");
-    assert!(pongs < PINGS / 2, "{pongs} pongs for {PINGS} pings: the pong backlog is not bounded");
     // The connection still works.
     wr.write_all(&client_msg(op::TEXT, b"still alive")).await.unwrap();
     wr.write_all(&client_msg(op::CLOSE, &close_payload(1000, ""))).await.unwrap();
@@ -525,6 +640,37 @@ async fn ping_flood_while_the_peer_does_not_read_stays_bounded() {
     let (pings, others) = within("reader", reader).await.unwrap();
     assert_eq!(pings, PINGS, "every ping is yielded");
     assert_eq!(others, vec![Message::text("still alive"), Message::Close(Some(CloseFrame::normal()))]);
+    Flood { pongs, pong_bytes }
+}
+
+/// The pong frames that can have been written or queued at once: what the
+/// pipe holds, what the write queue may hold, and a frame of slack each.
+fn pong_backlog_bound(write_buffer_size: usize) -> usize {
+    FLOOD_PIPE + write_buffer_size + 2 * (2 + 125)
+}
+
+#[tokio::test]
+async fn ping_flood_with_a_small_write_buffer_coalesces_pongs() {
+    let flood = ping_flood(Config::default().write_buffer_size(4096)).await;
+    assert!(flood.pongs < PINGS / 2, "{} pongs for {PINGS} pings", flood.pongs);
+    assert!(flood.pong_bytes <= pong_backlog_bound(4096), "{} bytes of pongs", flood.pong_bytes);
+}
+
+#[tokio::test]
+async fn ping_flood_pong_backlog_is_bounded_by_write_buffer_size() {
+    let flood = ping_flood(Config::default()).await;
+    let bound = pong_backlog_bound(Config::DEFAULT_WRITE_BUFFER_SIZE);
+    assert!(flood.pong_bytes <= bound, "{} bytes of pongs, bound {bound}", flood.pong_bytes);
+}
+
+/// RFC 6455 §5.5.3 lets us answer only the latest of several unanswered
+/// pings, and the library documents "latest ping wins if several are
+/// pending"; a peer that floods pings and never reads should get far fewer
+/// pongs than pings whatever the write buffer size.
+#[tokio::test]
+async fn ping_flood_with_default_config_coalesces_pongs() {
+    let flood = ping_flood(Config::default()).await;
+    assert!(flood.pongs < PINGS / 2, "{} pongs for {PINGS} pings", flood.pongs);
 }
 
 // ---------------------------------------------------------------------------

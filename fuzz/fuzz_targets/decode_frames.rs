@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
                     Err(_) => return,
                 }
             }
-            assert!(buf.capacity() <= (1 << 17) + data.len() + 64);
+            assert!(buf.capacity() <= 4 * (1 << 17) + 2 * data.len() + 1024);
         }
     }
 });

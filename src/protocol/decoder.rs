@@ -94,7 +94,7 @@ impl MessageDecoder {
                 frame.processed = avail;
             }
             if avail < frame.len {
-                src.reserve(frame.len - src.len());
+                reserve_for_payload(src, frame.len - src.len());
                 return Ok(None);
             }
             let frame = self.frame.take().expect("frame in progress");
@@ -181,6 +181,19 @@ impl MessageDecoder {
         self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         Ok(Message::Text(Utf8Bytes::from_bytes_unchecked(data.freeze())))
     }
+}
+
+/// Payloads up to this size get their whole remainder reserved at once (one
+/// allocation, no copy as they arrive); beyond it the buffer grows with the
+/// data actually received, so a header alone cannot make us allocate much.
+const EXACT_RESERVE_MAX: usize = 256 * 1024;
+
+/// Makes room for `missing` more payload bytes: all of it when that is small,
+/// otherwise geometrically (at least doubling what is buffered), which keeps
+/// the copying on growth linear in the bytes received.
+fn reserve_for_payload(src: &mut BytesMut, missing: usize) {
+    let step = if missing <= EXACT_RESERVE_MAX { missing } else { EXACT_RESERVE_MAX.max(src.len()).min(missing) };
+    src.reserve(step);
 }
 
 #[cfg(test)]

@@ -180,3 +180,34 @@ fn empty_and_zero_length_fragments() {
     let wire = [masked(0x01, b""), masked(0x00, b""), masked(0x80, b"")].concat();
     assert_eq!(decode_all(Role::Server, Limits::default(), &wire).unwrap(), vec![text("")]);
 }
+
+/// A header alone must not make us allocate what it announces, even with
+/// the limits removed (a 2^62-byte reservation would abort the process).
+#[test]
+fn huge_announcement_reserves_little_even_without_limits() {
+    let mut dec = MessageDecoder::new(Role::Client, Limits::unlimited());
+    let mut buf = BytesMut::from(&b"\x82\x7F\x40\x00\x00\x00\x00\x00\x00\x00abc"[..]);
+    assert!(dec.decode(&mut buf).unwrap().is_none());
+    assert!(buf.capacity() <= 512 * 1024, "reserved {}", buf.capacity());
+}
+
+/// Payloads larger than the exact-reservation bound still decode intact
+/// when they arrive in pieces, with the buffer growing as data arrives.
+#[test]
+fn large_frames_arriving_in_pieces_decode_intact() {
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut wire = b"\x82\x7F".to_vec();
+    wire.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    wire.extend_from_slice(&payload);
+    let mut dec = MessageDecoder::new(Role::Client, Limits::default());
+    let mut buf = BytesMut::new();
+    let mut got = None;
+    for piece in wire.chunks(65536) {
+        buf.extend_from_slice(piece);
+        if let Some(msg) = dec.decode(&mut buf).unwrap() {
+            got = Some(msg);
+        }
+        assert!(buf.capacity() <= 4 * buf.len() + 512 * 1024, "cap {} len {}", buf.capacity(), buf.len());
+    }
+    assert_eq!(got, Some(Message::binary(payload)));
+}

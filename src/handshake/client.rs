@@ -6,13 +6,13 @@ use http::header::{
     CONNECTION, CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
     SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::accept_key::{accept_key, generate_key};
 use super::head::{deadline_after, read_head, within, HeadLimits};
-use super::headers::is_token;
+use super::settings::HeaderSettings;
 use super::request::build_request;
 use super::response::{parse_response, validate_response};
 use super::url::WsUrl;
@@ -88,9 +88,7 @@ pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response)
 #[derive(Clone, Debug)]
 pub struct Connector {
     config: Config,
-    headers: HeaderMap,
-    subprotocols: Vec<String>,
-    invalid_header: bool,
+    extra: HeaderSettings,
     handshake_timeout: Duration,
     max_head_size: usize,
     max_headers: usize,
@@ -116,9 +114,7 @@ impl Connector {
     pub fn new() -> Self {
         Connector {
             config: Config::default(),
-            headers: HeaderMap::new(),
-            subprotocols: Vec::new(),
-            invalid_header: false,
+            extra: HeaderSettings::default(),
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
             max_headers: Self::DEFAULT_MAX_HEADERS,
@@ -145,12 +141,7 @@ impl Connector {
         HeaderName: TryFrom<K>,
         HeaderValue: TryFrom<V>,
     {
-        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            (Ok(name), Ok(value)) if !MANAGED.contains(&name) => {
-                self.headers.append(name, value);
-            }
-            _ => self.invalid_header = true,
-        }
+        self.extra.append(name, value, &MANAGED);
         self
     }
 
@@ -167,10 +158,7 @@ impl Connector {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.subprotocols = protocols.into_iter().map(Into::into).collect();
-        if !self.subprotocols.iter().all(|p| is_token(p)) {
-            self.invalid_header = true;
-        }
+        self.extra.set_subprotocols(protocols);
         self
     }
 
@@ -181,12 +169,7 @@ impl Connector {
     where
         HeaderValue: TryFrom<V>,
     {
-        match HeaderValue::try_from(origin) {
-            Ok(origin) => {
-                self.headers.insert(ORIGIN, origin);
-            }
-            Err(_) => self.invalid_header = true,
-        }
+        self.extra.set(ORIGIN, origin);
         self
     }
 
@@ -255,10 +238,7 @@ impl Connector {
 
     /// Fails if the builder was given something invalid.
     fn check(&self) -> Result<(), HandshakeError> {
-        if self.invalid_header {
-            return Err(HandshakeError::InvalidHeader);
-        }
-        Ok(())
+        self.extra.check()
     }
 
     /// Sends the request, reads and checks the response.
@@ -271,7 +251,7 @@ impl Connector {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let key = generate_key();
-        let request = build_request(url, &key, &self.subprotocols, &self.headers);
+        let request = build_request(url, &key, &self.extra.subprotocols, &self.extra.headers);
         io.write_all(&request).await?;
         io.flush().await?;
 
@@ -283,7 +263,7 @@ impl Connector {
             parse_response(buf, limits)
         })
         .await?;
-        validate_response(&response, &accept_key(key.as_bytes()), &self.subprotocols)?;
+        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols)?;
         let ws = WebSocketStream::from_raw_parts(io, Role::Client, self.config, rest);
         Ok((ws, response))
     }

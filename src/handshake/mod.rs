@@ -23,6 +23,7 @@ mod headers;
 mod request;
 mod response;
 mod server;
+mod settings;
 mod url;
 
 pub use client::{connect, Connector};

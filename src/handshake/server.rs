@@ -9,12 +9,12 @@ use http::header::{
     CONNECTION, CONTENT_LENGTH, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::head::{deadline_after, read_head, within, HeadLimits};
-use super::headers::is_token;
+use super::settings::HeaderSettings;
 use super::request::{origin_matches_host, parse_request, select_subprotocol, validate_request};
 use super::response::{build_accept_response, build_error_response};
 use super::{HandshakeError, Request};
@@ -139,9 +139,7 @@ impl fmt::Debug for OriginPolicy {
 pub struct Upgrader {
     config: Config,
     origin: OriginPolicy,
-    subprotocols: Vec<String>,
-    headers: HeaderMap,
-    invalid_header: bool,
+    extra: HeaderSettings,
     handshake_timeout: Duration,
     max_head_size: usize,
     max_headers: usize,
@@ -167,9 +165,7 @@ impl Upgrader {
         Upgrader {
             config: Config::default(),
             origin: OriginPolicy::SameHost,
-            subprotocols: Vec::new(),
-            headers: HeaderMap::new(),
-            invalid_header: false,
+            extra: HeaderSettings::default(),
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
             max_headers: Self::DEFAULT_MAX_HEADERS,
@@ -227,10 +223,7 @@ impl Upgrader {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.subprotocols = protocols.into_iter().map(Into::into).collect();
-        if !self.subprotocols.iter().all(|p| is_token(p)) {
-            self.invalid_header = true;
-        }
+        self.extra.set_subprotocols(protocols);
         self
     }
 
@@ -246,12 +239,7 @@ impl Upgrader {
         HeaderName: TryFrom<K>,
         HeaderValue: TryFrom<V>,
     {
-        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            (Ok(name), Ok(value)) if !MANAGED.contains(&name) => {
-                self.headers.append(name, value);
-            }
-            _ => self.invalid_header = true,
-        }
+        self.extra.append(name, value, &MANAGED);
         self
     }
 
@@ -306,9 +294,7 @@ impl Upgrader {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        if self.invalid_header {
-            return Err(HandshakeError::InvalidHeader.into());
-        }
+        self.extra.check()?;
         let deadline = deadline_after(self.handshake_timeout);
         match within(deadline, self.negotiate(&mut io)).await? {
             Ok((request, response, rest)) => {
@@ -354,8 +340,8 @@ impl Upgrader {
         if !origin_ok {
             return Err(HandshakeError::OriginRejected.into());
         }
-        let subprotocol = select_subprotocol(&request, &self.subprotocols);
-        let response = build_accept_response(&accept, subprotocol, &self.headers);
+        let subprotocol = select_subprotocol(&request, &self.extra.subprotocols);
+        let response = build_accept_response(&accept, subprotocol, &self.extra.headers);
         Ok((request, response, rest))
     }
 }

@@ -209,7 +209,9 @@ impl Connector {
         let deadline = deadline_after(self.handshake_timeout);
         let tcp = within(deadline, TcpStream::connect((url.host, url.port))).await??;
         tcp.set_nodelay(true)?;
-        within(deadline, self.handshake(tcp, &url)).await?
+        // Boxed: the handshake's state lives on the heap only while it runs,
+        // not inside the caller's task for the connection's whole life.
+        within(deadline, Box::pin(self.handshake(tcp, &url))).await?
     }
 
     /// Performs the handshake over a stream the caller opened (a TLS stream,
@@ -229,11 +231,7 @@ impl Connector {
     {
         let url = WsUrl::parse(url)?;
         self.check()?;
-        within(
-            deadline_after(self.handshake_timeout),
-            self.handshake(io, &url),
-        )
-        .await?
+        within(deadline_after(self.handshake_timeout), Box::pin(self.handshake(io, &url))).await?
     }
 
     /// Fails if the builder was given something invalid.

@@ -290,7 +290,16 @@ impl Upgrader {
     /// `Allow: GET`, 426 with `Sec-WebSocket-Version: 13`, 431; 505 for
     /// requests older than HTTP/1.1) with `Connection: close`, and returned
     /// as the matching [`HandshakeError`]. On timeout nothing is sent.
-    pub async fn accept_with_request<S>(&self, mut io: S) -> Result<(WebSocketStream<S>, Request)>
+    pub async fn accept_with_request<S>(&self, io: S) -> Result<(WebSocketStream<S>, Request)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // The handshake's state (about 1 KiB) lives on the heap only while it
+        // runs, instead of inside the caller's task for the connection's life.
+        Box::pin(self.handshake(io)).await
+    }
+
+    async fn handshake<S>(&self, mut io: S) -> Result<(WebSocketStream<S>, Request)>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

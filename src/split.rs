@@ -67,6 +67,9 @@ pub struct ReadHalf<S> {
     close_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     state: ReadState,
+    /// Set when this half handed the core a ping or close to answer; lets
+    /// the common case skip the lock. Only the reader creates replies.
+    owes_reply: bool,
 }
 
 /// The sending half of a [`WebSocketStream`]: a `Sink<Message, Error = Error>`.
@@ -101,6 +104,7 @@ impl<S> ReadHalf<S> {
             close_timeout: config.get_close_timeout(),
             timer: None,
             state: ReadState::Open,
+            owes_reply: false,
         }
     }
 
@@ -129,15 +133,18 @@ impl<S> ReadHalf<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// Writes pending pongs / close echoes without waiting for the transport.
     fn push_replies(&mut self, cx: &Context<'_>) -> Result<()> {
-        let mut core = self.shared.lock();
-        if !core.has_pending_reply() {
+        if !self.owes_reply {
             return Ok(());
         }
-        let mut wcx = self.shared.write_context(Half::Reader, cx);
-        match core.poll_replies(&mut wcx) {
-            Poll::Ready(Err(e)) => Err(Error::Io(e)),
-            _ => Ok(()),
+        let mut core = self.shared.lock();
+        if core.has_pending_reply() {
+            let mut wcx = self.shared.write_context(Half::Reader, cx);
+            if let Poll::Ready(Err(e)) = core.poll_replies(&mut wcx) {
+                return Err(Error::Io(e));
+            }
         }
+        self.owes_reply = core.has_pending_reply();
+        Ok(())
     }
 
     /// Fails the connection: queue the close code, then finish.
@@ -214,6 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
                 Ok(Some(msg)) => match &msg {
                     Message::Ping(payload) => {
                         this.shared.lock().handle_ping(payload.clone());
+                        this.owes_reply = true;
                         if let Err(e) = this.push_replies(cx) {
                             this.fail(e);
                             continue;

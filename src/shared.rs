@@ -20,9 +20,9 @@ use futures_util::task::AtomicWaker;
 use tokio::io::AsyncWrite;
 
 use crate::error::{Error, Result};
-use crate::protocol::{encode_close_payload, CloseFrame, CloseState, FrameEncoder, OnReceive, OpCode};
+use crate::protocol::{encode_close_payload, CloseFrame, CloseState, FrameEncoder, OnReceive, OpCode, Role};
 use crate::write_queue::WriteQueue;
-use crate::Message;
+use crate::{Message, PreparedMessage};
 
 /// Which half is waiting on the transport's write side.
 #[derive(Clone, Copy, Debug)]
@@ -138,12 +138,29 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     pub(crate) fn push_message(&mut self, msg: &Message) -> Result<()> {
         self.check_writable()?;
         let (opcode, payload) = FrameEncoder::message_payload(msg)?;
+        self.push_data(opcode, &payload, None);
+        Ok(())
+    }
+
+    /// Queues a message encoded ahead of time. A server sends its frame
+    /// bytes as they are; a client must mask, so it encodes the payload.
+    pub(crate) fn push_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
+        self.check_writable()?;
+        self.push_data(msg.opcode(), msg.payload(), Some(msg.server_frame()));
+        Ok(())
+    }
+
+    fn push_data(&mut self, opcode: OpCode, payload: &Bytes, server_frame: Option<&Bytes>) {
         if opcode == OpCode::Close {
             self.close.handle_send();
             self.queue_owed_pong();
         }
-        self.push_frame(opcode, &payload);
-        Ok(())
+        match server_frame {
+            Some(frame) if self.encoder.role() == Role::Server => {
+                self.queue.push_encoded(frame, self.vectored);
+            }
+            _ => self.push_frame(opcode, payload),
+        }
     }
 
     /// Queues our close frame unless one was already sent.

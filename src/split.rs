@@ -37,7 +37,7 @@ use crate::error::{Error, ProtocolError, Result};
 use crate::protocol::CloseFrame;
 use crate::shared::{Half, Shared};
 use crate::stream::WebSocketStream;
-use crate::{Codec, Message};
+use crate::{Codec, Message, PreparedMessage};
 
 /// Reads shorter than this left in the buffer trigger a fresh reservation.
 const MIN_READ_ROOM: usize = 256;
@@ -268,6 +268,27 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// Cancel safe: the frame stays queued and a second call resumes.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.shared.lock().push_close(frame.as_ref())?;
+        poll_fn(|cx| self.poll_write_all(cx)).await
+    }
+
+    /// Queues a message encoded ahead of time (see [`PreparedMessage`])
+    /// without flushing, like `SinkExt::feed`: waits first if the queue is
+    /// past [`Config::write_buffer_size`](crate::Config::write_buffer_size).
+    ///
+    /// Cancel safe: if the future is dropped before it completes, the
+    /// message was not queued.
+    pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
+        poll_fn(|cx| Sink::<Message>::poll_ready(Pin::new(&mut *self), cx)).await?;
+        self.shared.lock().push_prepared(msg)
+    }
+
+    /// Queues a message encoded ahead of time and flushes, like
+    /// `SinkExt::send`.
+    ///
+    /// Not cancel safe once queued: a dropped future leaves the message to
+    /// the next flush.
+    pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
+        self.feed_prepared(msg).await?;
         poll_fn(|cx| self.poll_write_all(cx)).await
     }
 

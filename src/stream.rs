@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{CloseFrame, FrameEncoder, Role};
 use crate::shared::{Core, Shared};
 use crate::split::{ReadHalf, WriteHalf};
-use crate::{Codec, Config, Message};
+use crate::{Codec, Config, Message, PreparedMessage};
 
 /// A WebSocket connection over any `AsyncRead + AsyncWrite` transport.
 ///
@@ -87,6 +87,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Drives [`close`](WebSocketStream::close): flush our close frame, then
     /// read until the peer's close, all under one `close_timeout`.
+    /// Queues a message encoded ahead of time without flushing; see
+    /// [`WriteHalf::feed_prepared`].
+    pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
+        self.write.feed_prepared(msg).await
+    }
+
+    /// Queues a message encoded ahead of time and flushes; see
+    /// [`WriteHalf::send_prepared`].
+    pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
+        self.write.send_prepared(msg).await
+    }
+
     fn poll_close_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if let Poll::Ready(result) = self.poll_close_steps(cx) {
             self.close_timer = None;

@@ -71,6 +71,20 @@ impl WriteQueue {
         self.queued += (n + payload.len()) as u64;
     }
 
+    /// Appends frames encoded ahead of time (unmasked), sharing their
+    /// buffer instead of copying it when it is large and `by_reference`.
+    pub(crate) fn push_encoded(&mut self, frames: &Bytes, by_reference: bool) {
+        if by_reference && frames.len() >= BY_REFERENCE_MIN {
+            if !self.staged.is_empty() {
+                self.chunks.push_back(self.staged.split().freeze());
+            }
+            self.chunks.push_back(frames.clone());
+        } else {
+            self.staged.extend_from_slice(frames);
+        }
+        self.queued += frames.len() as u64;
+    }
+
     /// Writes until the stream position `mark` has been written.
     pub(crate) fn poll_write_until<S>(&mut self, mut io: Pin<&mut S>, cx: &mut Context<'_>, mark: u64) -> Poll<io::Result<()>>
     where

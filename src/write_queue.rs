@@ -19,6 +19,8 @@ use crate::protocol::{apply_mask, FrameHeader};
 /// Payloads at least this long are queued by reference instead of copied,
 /// when the transport supports vectored writes.
 const BY_REFERENCE_MIN: usize = 4096;
+/// The first allocation of the staging buffer after it was released.
+const STAGE_MIN: usize = 4096;
 /// At most this many slices per `write_vectored` call.
 const MAX_SLICES: usize = 64;
 
@@ -60,7 +62,7 @@ impl WriteQueue {
             self.chunks.push_back(self.staged.split().freeze());
             self.chunks.push_back(payload.clone());
         } else {
-            self.staged.reserve(n + payload.len());
+            self.reserve(n + payload.len());
             self.staged.put_slice(&head[..n]);
             let start = self.staged.len();
             self.staged.put_slice(payload);
@@ -80,9 +82,21 @@ impl WriteQueue {
             }
             self.chunks.push_back(frames.clone());
         } else {
-            self.staged.extend_from_slice(frames);
+            self.reserve(frames.len());
+            self.staged.put_slice(frames);
         }
         self.queued += frames.len() as u64;
+    }
+
+    /// Makes room for `additional` bytes; a released buffer comes back with
+    /// room for a batch of small frames at once rather than growing by
+    /// doubling from the first frame's size.
+    fn reserve(&mut self, additional: usize) {
+        if self.staged.capacity() == 0 {
+            self.staged.reserve(additional.max(STAGE_MIN));
+        } else {
+            self.staged.reserve(additional);
+        }
     }
 
     /// Writes until the stream position `mark` has been written.

@@ -42,6 +42,36 @@ use crate::{Codec, Message, PreparedMessage};
 /// Reads shorter than this left in the buffer trigger a fresh reservation.
 const MIN_READ_ROOM: usize = 256;
 
+/// How much room to ask for per read: starts at the configured size,
+/// doubles while reads fill the room (up to [`ReadSize::MAX`]) and halves
+/// again when they come back mostly empty, so that a connection receiving
+/// large messages reads each in one call while a quiet one asks for little.
+#[derive(Clone, Copy, Debug)]
+struct ReadSize {
+    current: usize,
+    min: usize,
+}
+
+impl ReadSize {
+    const MAX: usize = 64 * 1024;
+
+    fn new(min: usize) -> Self {
+        ReadSize { current: min, min }
+    }
+
+    fn get(&self) -> usize {
+        self.current
+    }
+
+    fn record(&mut self, read: usize, room: usize) {
+        if read >= room {
+            self.current = (self.current * 2).min(Self::MAX.max(self.min));
+        } else if read < self.current / 8 {
+            self.current = (self.current / 2).max(self.min);
+        }
+    }
+}
+
 enum ReadState {
     Open,
     /// Writing the close echo or error close frame, then yielding the item.
@@ -63,7 +93,7 @@ pub struct ReadHalf<S> {
     shared: Arc<Shared<S>>,
     codec: Codec,
     buf: BytesMut,
-    read_size: usize,
+    read_size: ReadSize,
     close_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     state: ReadState,
@@ -100,7 +130,7 @@ impl<S> ReadHalf<S> {
             shared,
             codec,
             buf,
-            read_size: config.get_read_buffer_size(),
+            read_size: ReadSize::new(config.get_read_buffer_size()),
             close_timeout: config.get_close_timeout(),
             timer: None,
             state: ReadState::Open,
@@ -177,12 +207,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// Reads more bytes. `Ok(false)` means end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
         if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
-            self.buf.reserve(self.read_size);
+            self.buf.reserve(self.read_size.get());
         }
+        let room = self.buf.capacity() - self.buf.len();
         let read = {
             let mut core = self.shared.lock();
             poll_read_buf(Pin::new(&mut core.io), cx, &mut self.buf)
         };
+        if let Poll::Ready(Ok(n)) = read {
+            self.read_size.record(n, room);
+        }
         match read {
             Poll::Pending => {
                 if self.buf.is_empty() && self.codec.is_between_frames() {
@@ -364,3 +398,25 @@ impl<S> fmt::Display for ReuniteError<S> {
 }
 
 impl<S> std::error::Error for ReuniteError<S> {}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadSize;
+
+    #[test]
+    fn read_size_grows_while_reads_fill_and_shrinks_when_quiet() {
+        let mut size = ReadSize::new(4096);
+        size.record(4096, 4096);
+        assert_eq!(size.get(), 8192);
+        for _ in 0..10 {
+            size.record(size.get(), size.get());
+        }
+        assert_eq!(size.get(), ReadSize::MAX);
+        size.record(20_000, 65_536);
+        assert_eq!(size.get(), ReadSize::MAX, "a read that is a fair share keeps the size");
+        for _ in 0..10 {
+            size.record(26, size.get());
+        }
+        assert_eq!(size.get(), 4096, "never below the configured size");
+    }
+}

@@ -24,11 +24,39 @@ const STAGE_MIN: usize = 4096;
 /// At most this many slices per `write_vectored` call.
 const MAX_SLICES: usize = 64;
 
+/// A piece of the queue written by reference.
+#[derive(Clone, Debug)]
+enum Segment {
+    /// The header of a frame whose payload follows by reference, kept
+    /// inline so that queueing a large frame allocates nothing.
+    Header { bytes: [u8; FrameHeader::MAX_LEN], start: u8, end: u8 },
+    /// Bytes shared with the application (a payload, a prepared frame) or
+    /// frozen staging bytes.
+    Shared(Bytes),
+}
+
+impl Segment {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Segment::Header { bytes, start, end } => &bytes[usize::from(*start)..usize::from(*end)],
+            Segment::Shared(bytes) => bytes,
+        }
+    }
+
+    /// Drops the first `n` bytes (`n` < the segment's length).
+    fn advance(&mut self, n: usize) {
+        match self {
+            Segment::Header { start, .. } => *start += n as u8,
+            Segment::Shared(bytes) => bytes.advance(n),
+        }
+    }
+}
+
 /// Encoded frames waiting for the transport.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct WriteQueue {
     /// Segments queued before `staged`, oldest first.
-    chunks: VecDeque<Bytes>,
+    chunks: VecDeque<Segment>,
     /// Bytes queued after the last chunk.
     staged: BytesMut,
     /// Total bytes ever queued and written: positions in the outgoing stream.
@@ -58,9 +86,9 @@ impl WriteQueue {
         let mut head = [0u8; FrameHeader::MAX_LEN];
         let n = header.encode(&mut head);
         if by_reference && header.mask.is_none() && payload.len() >= BY_REFERENCE_MIN {
-            self.staged.put_slice(&head[..n]);
-            self.chunks.push_back(self.staged.split().freeze());
-            self.chunks.push_back(payload.clone());
+            self.seal_staged();
+            self.chunks.push_back(Segment::Header { bytes: head, start: 0, end: n as u8 });
+            self.chunks.push_back(Segment::Shared(payload.clone()));
         } else {
             self.reserve(n + payload.len());
             self.staged.put_slice(&head[..n]);
@@ -77,15 +105,21 @@ impl WriteQueue {
     /// buffer instead of copying it when it is large and `by_reference`.
     pub(crate) fn push_encoded(&mut self, frames: &Bytes, by_reference: bool) {
         if by_reference && frames.len() >= BY_REFERENCE_MIN {
-            if !self.staged.is_empty() {
-                self.chunks.push_back(self.staged.split().freeze());
-            }
-            self.chunks.push_back(frames.clone());
+            self.seal_staged();
+            self.chunks.push_back(Segment::Shared(frames.clone()));
         } else {
             self.reserve(frames.len());
             self.staged.put_slice(frames);
         }
         self.queued += frames.len() as u64;
+    }
+
+    /// Moves the staged bytes into the segment list, ahead of what is
+    /// queued next by reference.
+    fn seal_staged(&mut self) {
+        if !self.staged.is_empty() {
+            self.chunks.push_back(Segment::Shared(self.staged.split().freeze()));
+        }
     }
 
     /// Makes room for `additional` bytes; a released buffer comes back with
@@ -111,7 +145,7 @@ impl WriteQueue {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
                 let mut count = 0;
                 for chunk in self.chunks.iter().take(MAX_SLICES - 1) {
-                    slices[count] = IoSlice::new(chunk);
+                    slices[count] = IoSlice::new(chunk.as_slice());
                     count += 1;
                 }
                 if !self.staged.is_empty() {
@@ -139,11 +173,12 @@ impl WriteQueue {
                 self.staged.advance(n);
                 return;
             };
-            if n < front.len() {
+            let len = front.as_slice().len();
+            if n < len {
                 front.advance(n);
                 return;
             }
-            n -= front.len();
+            n -= len;
             self.chunks.pop_front();
         }
     }

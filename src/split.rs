@@ -210,12 +210,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
             self.buf.reserve(self.read_size.get());
         }
         let room = self.buf.capacity() - self.buf.len();
+        let fresh = self.buf.is_empty();
         let read = {
             let mut core = self.shared.lock();
             poll_read_buf(Pin::new(&mut core.io), cx, &mut self.buf)
         };
-        if let Poll::Ready(Ok(n)) = read {
-            self.read_size.record(n, room);
+        // Only reads into an empty buffer size the next one: the reads that
+        // finish a frame get exactly the room the decoder reserved, which says
+        // nothing about how big the next burst will be.
+        if let (Poll::Ready(Ok(n)), true) = (&read, fresh) {
+            self.read_size.record(*n, room);
         }
         match read {
             Poll::Pending => {

@@ -185,8 +185,10 @@ impl MessageDecoder {
 
 /// Payloads up to this size get their whole remainder reserved at once (one
 /// allocation, no copy as they arrive); beyond it the buffer grows with the
-/// data actually received, so a header alone cannot make us allocate much.
-const EXACT_RESERVE_MAX: usize = 256 * 1024;
+/// data actually received. So a header alone can make a connection reserve
+/// at most `min(max_frame_size, 1 MiB)`; servers that must hold many
+/// untrusted connections in little memory lower `Limits::max_frame_size`.
+const EXACT_RESERVE_MAX: usize = 1024 * 1024;
 
 /// Makes room for `missing` more payload bytes: all of it when that is small,
 /// otherwise geometrically (at least doubling what is buffered), which keeps

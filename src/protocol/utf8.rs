@@ -44,19 +44,23 @@ impl Utf8Validator {
             }
             data = &data[take..];
         }
-        match simdutf8::basic::from_utf8(data) {
-            Ok(_) => Ok(()),
-            Err(_) => match simdutf8::compat::from_utf8(data) {
-                Ok(_) => Ok(()),
-                // The input ends inside a character that may still complete.
-                Err(e) if e.error_len().is_none() => {
-                    let tail = &data[e.valid_up_to()..];
-                    self.partial[..tail.len()].copy_from_slice(tail);
-                    self.partial_len = tail.len() as u8;
-                    Ok(())
-                }
-                Err(_) => Err(Utf8Error),
-            },
+        if simdutf8::basic::from_utf8(data).is_ok() {
+            return Ok(());
+        }
+        // The piece may end inside a character: validate what comes before
+        // that character (once, with the fast validator) and keep the
+        // unfinished tail if it is a valid prefix.
+        let (head, tail) = data.split_at(incomplete_tail_start(data));
+        if tail.is_empty() || simdutf8::basic::from_utf8(head).is_err() {
+            return Err(Utf8Error);
+        }
+        match simdutf8::compat::from_utf8(tail) {
+            Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => {
+                self.partial[..tail.len()].copy_from_slice(tail);
+                self.partial_len = tail.len() as u8;
+                Ok(())
+            }
+            _ => Err(Utf8Error),
         }
     }
 
@@ -75,6 +79,21 @@ impl Utf8Validator {
     pub fn reset(&mut self) {
         *self = Utf8Validator::new();
     }
+}
+
+/// Where a character that the end of `data` cuts short begins: the index of
+/// a lead byte among the last three bytes whose width reaches past the end,
+/// or `data.len()` when the last character is not cut.
+fn incomplete_tail_start(data: &[u8]) -> usize {
+    let len = data.len();
+    for back in 1..=len.min(3) {
+        let byte = data[len - back];
+        if byte & 0xC0 != 0x80 {
+            let cut = char_width(byte).is_some_and(|width| width > back);
+            return if cut { len - back } else { len };
+        }
+    }
+    len
 }
 
 /// The encoded width of the character starting with `lead`, or `None` when
@@ -141,5 +160,27 @@ mod tests {
         let mut v = Utf8Validator::new();
         assert_eq!(v.feed(b"\xf4"), Ok(()));
         assert_eq!(v.feed(b"\x90"), Err(Utf8Error));
+    }
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::incomplete_tail_start;
+
+    #[test]
+    fn finds_the_cut_character() {
+        let table: &[(&[u8], usize)] = &[
+            (b"", 0),
+            (b"abc", 3),
+            (b"ab\xce", 2),
+            (b"ab\xce\xba", 4),
+            (b"a\xe1\xbd", 1),
+            (b"\xf0\x9d\x84", 0),
+            (b"\xf0\x9d\x84\x9e", 4),
+            (b"ab\x80\x80\x80", 5),
+        ];
+        for &(data, at) in table {
+            assert_eq!(incomplete_tail_start(data), at, "{data:x?}");
+        }
     }
 }

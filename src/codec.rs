@@ -87,7 +87,7 @@ impl Encoder<Message> for Codec {
     type Error = Error;
 
     fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), Error> {
-        let (opcode, payload) = FrameEncoder::message_payload(&msg)?;
+        let (opcode, payload) = FrameEncoder::message_payload(msg)?;
         self.encoder.encode(dst, true, 0, opcode, &payload);
         Ok(())
     }

@@ -37,7 +37,7 @@ pub struct PreparedMessage {
 impl PreparedMessage {
     /// Encodes `msg`. Fails for a ping or pong over 125 bytes.
     pub fn new(msg: &Message) -> Result<Self, CapacityError> {
-        let (opcode, payload) = FrameEncoder::message_payload(msg)?;
+        let (opcode, payload) = FrameEncoder::message_payload(msg.clone())?;
         let mut frame = BytesMut::new();
         FrameEncoder::new(Role::Server).encode(&mut frame, true, 0, opcode, &payload);
         Ok(PreparedMessage { opcode, payload, server_frame: frame.freeze() })

@@ -135,7 +135,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
 
     /// Queues a message from the application. A close message starts the
     /// closing handshake; nothing may be sent after it.
-    pub(crate) fn push_message(&mut self, msg: &Message) -> Result<()> {
+    pub(crate) fn push_message(&mut self, msg: Message) -> Result<()> {
         self.check_writable()?;
         let (opcode, payload) = FrameEncoder::message_payload(msg)?;
         self.push_data(opcode, &payload, None);

@@ -361,7 +361,7 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<()> {
-        self.shared.lock().push_message(&msg)
+        self.shared.lock().push_message(msg)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {

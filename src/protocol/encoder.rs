@@ -39,19 +39,20 @@ impl FrameEncoder {
 
     /// A message's opcode and wire payload. Control payloads must fit in 125
     /// bytes (RFC 6455 §5.5); a close frame's payload is its code and reason.
-    pub fn message_payload(msg: &Message) -> Result<(OpCode, Bytes), CapacityError> {
+    pub fn message_payload(msg: Message) -> Result<(OpCode, Bytes), CapacityError> {
+        let opcode = msg.opcode();
         let payload = match msg {
-            Message::Text(t) => t.as_bytes().clone(),
-            Message::Binary(b) => b.clone(),
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
             Message::Ping(b) | Message::Pong(b) => {
                 if b.len() > 125 {
                     return Err(CapacityError::ControlFrameTooLong { len: b.len() });
                 }
-                b.clone()
+                b
             }
             Message::Close(frame) => encode_close_payload(frame.as_ref()),
         };
-        Ok((msg.opcode(), payload))
+        Ok((opcode, payload))
     }
 
     /// Appends a whole frame (header and, masked if we are a client, payload).
@@ -107,10 +108,10 @@ mod tests {
     fn control_payloads_are_bounded() {
         let long = Message::Ping(Bytes::from(vec![0; 126]));
         assert_eq!(
-            FrameEncoder::message_payload(&long),
+            FrameEncoder::message_payload(long),
             Err(CapacityError::ControlFrameTooLong { len: 126 })
         );
-        let (op, payload) = FrameEncoder::message_payload(&Message::Close(None)).unwrap();
+        let (op, payload) = FrameEncoder::message_payload(Message::Close(None)).unwrap();
         assert_eq!((op, payload.len()), (OpCode::Close, 0));
     }
 }

@@ -13,6 +13,14 @@ const BLOCK: usize = 64;
 /// have already processed.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
+    if buf.len() < BLOCK {
+        // Small payloads (the common chat-sized message): expanding the key
+        // would cost more than the XOR itself.
+        for (b, k) in buf.iter_mut().zip(key.iter().cycle()) {
+            *b ^= k;
+        }
+        return;
+    }
     let mut wide = [0u8; BLOCK];
     for (i, b) in wide.iter_mut().enumerate() {
         *b = key[i % 4];

@@ -44,16 +44,18 @@ impl Utf8Validator {
             }
             data = &data[take..];
         }
-        if simdutf8::basic::from_utf8(data).is_ok() {
-            return Ok(());
-        }
-        // The piece may end inside a character: validate what comes before
-        // that character (once, with the fast validator) and keep the
-        // unfinished tail if it is a valid prefix.
+        // The piece may end inside a character (reads and fragments split
+        // text anywhere): set that character aside first, so that the rest
+        // is validated in one pass of the fast validator.
         let (head, tail) = data.split_at(incomplete_tail_start(data));
-        if tail.is_empty() || simdutf8::basic::from_utf8(head).is_err() {
+        if simdutf8::basic::from_utf8(head).is_err() {
             return Err(Utf8Error);
         }
+        if tail.is_empty() {
+            return Ok(());
+        }
+        // The unfinished character must be a valid prefix (no overlong or
+        // out-of-range lead): the compat validator reports "ends early".
         match simdutf8::compat::from_utf8(tail) {
             Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => {
                 self.partial[..tail.len()].copy_from_slice(tail);

@@ -128,11 +128,6 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         Ok(())
     }
 
-    /// Whether the queue is past the write batch size.
-    pub(crate) fn is_backlogged(&self) -> bool {
-        self.queue.len() >= self.write_buffer_size
-    }
-
     /// Queues a message from the application. A close message starts the
     /// closing handshake; nothing may be sent after it.
     pub(crate) fn push_message(&mut self, msg: Message) -> Result<()> {
@@ -285,10 +280,5 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     /// The sticky error, for sends after the connection failed.
     pub(crate) fn fatal(&self) -> Option<Error> {
         self.fatal.as_ref().map(Error::replay)
-    }
-
-    /// Sends are refused: the sticky error or `Closed`.
-    pub(crate) fn writable(&self) -> Result<()> {
-        self.check_writable()
     }
 }

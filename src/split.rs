@@ -118,7 +118,15 @@ pub struct ReadHalf<S> {
 /// them again resumes where they stopped.
 pub struct WriteHalf<S> {
     shared: Arc<Shared<S>>,
+    /// Bytes this half queued since its last complete flush: an upper bound
+    /// on its share of the queue, so `poll_ready` needs no lock until it
+    /// reaches `batch`.
+    unflushed: usize,
+    batch: usize,
 }
+
+/// What a frame header adds to a payload, at most.
+const HEADER_ALLOWANCE: usize = 14;
 
 /// Returned by [`ReadHalf::reunite`] when the halves came from different
 /// connections; gives both back.
@@ -291,8 +299,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FusedStream for ReadHalf<S> {
 }
 
 impl<S> WriteHalf<S> {
-    pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
-        WriteHalf { shared }
+    pub(crate) fn new(shared: Arc<Shared<S>>, config: &crate::Config) -> Self {
+        WriteHalf { shared, unflushed: 0, batch: config.get_write_buffer_size() }
     }
 }
 
@@ -317,7 +325,9 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// message was not queued.
     pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
         poll_fn(|cx| Sink::<Message>::poll_ready(Pin::new(&mut *self), cx)).await?;
-        self.shared.lock().push_prepared(msg)
+        self.shared.lock().push_prepared(msg)?;
+        self.unflushed += msg.len() + HEADER_ALLOWANCE;
+        Ok(())
     }
 
     /// Queues a message encoded ahead of time and flushes, like
@@ -340,7 +350,10 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
         let result = ready!(core.poll_flush(&mut wcx));
         Poll::Ready(match (core.fatal(), result) {
             (Some(e), _) => Err(e),
-            (None, r) => r.map_err(Error::Io),
+            (None, r) => {
+                self.unflushed = 0;
+                r.map_err(Error::Io)
+            }
         })
     }
 }
@@ -348,20 +361,22 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
 impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     type Error = Error;
 
+    /// Ready at once while less than a batch is queued; otherwise flushes.
+    /// A closed or failed connection is reported by `start_send`.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        {
-            let core = this.shared.lock();
-            core.writable()?;
-            if !core.is_backlogged() {
-                return Poll::Ready(Ok(()));
-            }
+        if this.unflushed < this.batch {
+            return Poll::Ready(Ok(()));
         }
         this.poll_write_all(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<()> {
-        self.shared.lock().push_message(msg)
+        let this = self.get_mut();
+        let len = msg.len() + HEADER_ALLOWANCE;
+        this.shared.lock().push_message(msg)?;
+        this.unflushed += len;
+        Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {

@@ -70,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let core = Core::new(io, FrameEncoder::new(role), config.get_write_buffer_size());
         let shared = Arc::new(Shared::new(core));
         let read = ReadHalf::new(shared.clone(), codec, read_buf, &config);
-        WebSocketStream::from_halves(read, WriteHalf::new(shared))
+        WebSocketStream::from_halves(read, WriteHalf::new(shared, &config))
     }
 
     /// Performs the closing handshake: sends `frame` (or an empty close

@@ -36,6 +36,37 @@ pub(crate) enum Parsed<T> {
     Complete(T, usize),
 }
 
+/// The errors one side of the handshake reports for a head it cannot take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadErrors {
+    pub(crate) too_large: HandshakeError,
+    pub(crate) too_many_headers: HandshakeError,
+    pub(crate) malformed: HandshakeError,
+}
+
+/// Turns httparse's answer for a head in a buffer of `buffered` bytes,
+/// parsed with room for `room` header fields, into [`Parsed`], applying the
+/// limits; `complete` converts the head once it is complete.
+pub(crate) fn classify<T>(
+    status: httparse::Result<usize>,
+    buffered: usize,
+    room: usize,
+    limits: HeadLimits,
+    errors: HeadErrors,
+    complete: impl FnOnce() -> Result<T, HandshakeError>,
+) -> Result<Parsed<T>, HandshakeError> {
+    match status {
+        Ok(httparse::Status::Partial) if buffered >= limits.max_size => Err(errors.too_large),
+        Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
+        Ok(httparse::Status::Complete(len)) if len > limits.max_size => Err(errors.too_large),
+        Ok(httparse::Status::Complete(len)) => Ok(Parsed::Complete(complete()?, len)),
+        Err(httparse::Error::TooManyHeaders) if room == limits.max_headers => {
+            Err(errors.too_many_headers)
+        }
+        Err(_) => Err(errors.malformed),
+    }
+}
+
 #[cfg(test)]
 impl<T> Parsed<T> {
     /// How many bytes the head took, if complete (for tests, as requests

@@ -7,7 +7,7 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
-use super::head::{with_headers, HeadLimits, Parsed};
+use super::head::{classify, with_headers, HeadErrors, HeadLimits, Parsed};
 use super::headers::{contains_token, list_elements, single_value};
 use super::url::WsUrl;
 use super::{accept_key, HandshakeError, Request};
@@ -22,23 +22,16 @@ pub(crate) fn parse_request(
     buf: &[u8],
     limits: HeadLimits,
 ) -> Result<Parsed<Request>, HandshakeError> {
+    const ERRORS: HeadErrors = HeadErrors {
+        too_large: HandshakeError::RequestHeadTooLarge,
+        too_many_headers: HandshakeError::TooManyRequestHeaders,
+        malformed: HandshakeError::MalformedRequest,
+    };
     with_headers(buf, limits.max_headers, |buf, headers| {
         let room = headers.len();
         let mut req = httparse::Request::new(headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Partial) if buf.len() >= limits.max_size => {
-                Err(HandshakeError::RequestHeadTooLarge)
-            }
-            Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
-            Ok(httparse::Status::Complete(len)) if len > limits.max_size => {
-                Err(HandshakeError::RequestHeadTooLarge)
-            }
-            Ok(httparse::Status::Complete(len)) => Ok(Parsed::Complete(to_request(&req)?, len)),
-            Err(httparse::Error::TooManyHeaders) if room == limits.max_headers => {
-                Err(HandshakeError::TooManyRequestHeaders)
-            }
-            Err(_) => Err(HandshakeError::MalformedRequest),
-        }
+        let status = req.parse(buf);
+        classify(status, buf.len(), room, limits, ERRORS, || to_request(&req))
     })
 }
 

@@ -6,7 +6,7 @@ use http::header::{
 };
 use http::{HeaderMap, StatusCode, Version};
 
-use super::head::{with_headers, HeadLimits, Parsed};
+use super::head::{classify, with_headers, HeadErrors, HeadLimits, Parsed};
 use super::headers::{contains_token, list_elements, single_value};
 use super::request::{push_header, push_headers, to_header_map};
 use super::{HandshakeError, Response};
@@ -68,23 +68,16 @@ pub(crate) fn parse_response(
     buf: &[u8],
     limits: HeadLimits,
 ) -> Result<Parsed<Response>, HandshakeError> {
+    const ERRORS: HeadErrors = HeadErrors {
+        too_large: HandshakeError::ResponseHeadTooLarge,
+        too_many_headers: HandshakeError::TooManyResponseHeaders,
+        malformed: HandshakeError::MalformedResponse,
+    };
     with_headers(buf, limits.max_headers, |buf, headers| {
         let room = headers.len();
         let mut res = httparse::Response::new(headers);
-        match res.parse(buf) {
-            Ok(httparse::Status::Partial) if buf.len() >= limits.max_size => {
-                Err(HandshakeError::ResponseHeadTooLarge)
-            }
-            Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
-            Ok(httparse::Status::Complete(len)) if len > limits.max_size => {
-                Err(HandshakeError::ResponseHeadTooLarge)
-            }
-            Ok(httparse::Status::Complete(len)) => Ok(Parsed::Complete(to_response(&res)?, len)),
-            Err(httparse::Error::TooManyHeaders) if room == limits.max_headers => {
-                Err(HandshakeError::TooManyResponseHeaders)
-            }
-            Err(_) => Err(HandshakeError::MalformedResponse),
-        }
+        let status = res.parse(buf);
+        classify(status, buf.len(), room, limits, ERRORS, || to_response(&res))
     })
 }
 

@@ -134,5 +134,93 @@ fn write_batching(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, masking, decode, encode, utf8, write_batching);
+/// A transport that accepts every write at once and never has input: the
+/// send path's CPU cost without a kernel.
+#[derive(Debug)]
+struct Discard;
+
+impl tokio::io::AsyncRead for Discard {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+impl tokio::io::AsyncWrite for Discard {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// One message to 10 000 server connections: built from a `String` per
+/// connection (a copy each, what an application that formats per
+/// connection pays), the same `Message` cloned (shared bytes, header encoded
+/// per connection), and a `PreparedMessage` (frame encoded once).
+fn broadcast(c: &mut Criterion) {
+    const CONNS: usize = 10_000;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut conns: Vec<WebSocketStream<Discard>> = (0..CONNS)
+        .map(|_| WebSocketStream::from_raw_parts(Discard, Role::Server, Config::default(), BytesMut::new()))
+        .collect();
+    let mut group = c.benchmark_group("broadcast_10000");
+    group.throughput(Throughput::Elements(CONNS as u64));
+    for size in [20usize, 16 * 1024] {
+        let text = "κ".repeat(size / 2);
+        let message = Message::text(text.clone());
+        let prepared = silverback::PreparedMessage::new(&message).unwrap();
+        group.bench_function(BenchmarkId::new("string_per_conn", size), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for ws in conns.iter_mut() {
+                        ws.send(Message::text(text.clone())).await.unwrap();
+                    }
+                })
+            });
+        });
+        group.bench_function(BenchmarkId::new("message_clone", size), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for ws in conns.iter_mut() {
+                        ws.send(message.clone()).await.unwrap();
+                    }
+                })
+            });
+        });
+        group.bench_function(BenchmarkId::new("prepared", size), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for ws in conns.iter_mut() {
+                        ws.send_prepared(&prepared).await.unwrap();
+                    }
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, masking, decode, encode, utf8, write_batching, broadcast);
 criterion_main!(benches);

@@ -313,7 +313,7 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     ///
     /// Cancel safe: the frame stays queued and a second call resumes.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
-        self.shared.lock().push_close(frame.as_ref())?;
+        self.queue_close(frame.as_ref())?;
         poll_fn(|cx| self.poll_write_all(cx)).await
     }
 
@@ -333,8 +333,8 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// Queues a message encoded ahead of time and flushes, like
     /// `SinkExt::send`.
     ///
-    /// Not cancel safe once queued: a dropped future leaves the message to
-    /// the next flush.
+    /// Cancellation: dropped before the message was queued, nothing is
+    /// sent; dropped after, the message goes out with the next flush.
     pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
         self.feed_prepared(msg).await?;
         poll_fn(|cx| self.poll_write_all(cx)).await

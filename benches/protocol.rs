@@ -222,5 +222,86 @@ fn broadcast(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, masking, decode, encode, utf8, write_batching, broadcast);
+criterion_group!(benches, masking, decode, encode, utf8, write_batching, broadcast, echo_pipeline);
 criterion_main!(benches);
+
+/// A transport that plays back client frames `chunk` bytes per read, then
+/// ends, and discards what is written: the user-space cost of an echo
+/// server's loop, with no system calls.
+struct Replay {
+    wire: Bytes,
+    chunk: usize,
+}
+
+impl tokio::io::AsyncRead for Replay {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.wire.len().min(self.chunk).min(buf.remaining());
+        let part = self.wire.split_to(n);
+        buf.put_slice(&part);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Replay {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut Discard).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut Discard).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// `examples/echo_server.rs`'s loop (split, filter data messages, forward)
+/// over [`Replay`]: 1 600 messages arriving 16 frames per read, as in the
+/// end-to-end benchmark's pipelined row, ending with a close frame.
+fn echo_pipeline(c: &mut Criterion) {
+    use futures_util::TryStreamExt;
+    const COUNT: usize = 1600;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("echo_pipeline");
+    group.throughput(Throughput::Elements(COUNT as u64));
+    for (name, msg) in [
+        ("binary_20B", Message::binary(vec![7u8; 20])),
+        ("text_utf8_16KiB", Message::text("κόσμε ".repeat(16 * 1024 / 11))),
+    ] {
+        let frame_len = wire(Role::Client, msg.clone(), 1).len();
+        let mut bytes = wire(Role::Client, msg, COUNT);
+        bytes.extend_from_slice(&wire(Role::Client, Message::Close(None), 1));
+        let bytes = bytes.freeze();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let io = Replay { wire: bytes.clone(), chunk: frame_len * 16 };
+                    let ws = WebSocketStream::from_raw_parts(io, Role::Server, Config::default(), BytesMut::new());
+                    let (read, write) = ws.split();
+                    read.try_filter(|m| std::future::ready(m.is_text() || m.is_binary()))
+                        .forward(write)
+                        .await
+                        .unwrap();
+                })
+            });
+        });
+    }
+    group.finish();
+}

@@ -102,6 +102,7 @@ impl Message {
 
     /// The payload length in bytes (for a close message, the reason's length).
     #[must_use]
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             Message::Text(t) => t.len(),

@@ -132,8 +132,15 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     /// closing handshake; nothing may be sent after it.
     pub(crate) fn push_message(&mut self, msg: Message) -> Result<()> {
         self.check_writable()?;
-        let (opcode, payload) = FrameEncoder::message_payload(msg)?;
-        self.push_data(opcode, &payload, None);
+        match msg {
+            // Data messages, the hot path: straight into the queue.
+            Message::Text(text) => self.push_frame(OpCode::Text, &text.into_bytes()),
+            Message::Binary(payload) => self.push_frame(OpCode::Binary, &payload),
+            control => {
+                let (opcode, payload) = FrameEncoder::message_payload(control)?;
+                self.push_data(opcode, &payload, None);
+            }
+        }
         Ok(())
     }
 

@@ -34,6 +34,7 @@ impl Utf8Bytes {
     ///
     /// Crate-internal: the decoder validates incrementally as frames arrive and
     /// calls this once the whole message has passed.
+    #[inline]
     pub(crate) fn from_bytes_unchecked(bytes: Bytes) -> Self {
         debug_assert!(simdutf8::basic::from_utf8(&bytes).is_ok());
         Utf8Bytes(bytes)
@@ -55,6 +56,7 @@ impl Utf8Bytes {
 
     /// The underlying bytes (O(1), no copy).
     #[must_use]
+    #[inline]
     pub fn into_bytes(self) -> Bytes {
         self.0
     }

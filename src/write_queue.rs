@@ -82,6 +82,7 @@ impl WriteQueue {
 
     /// Appends one frame. `by_reference` allows queueing a large unmasked
     /// payload without copying it (the transport writes vectored).
+    #[inline]
     pub(crate) fn push(&mut self, header: &FrameHeader, payload: &Bytes, by_reference: bool) {
         let mut head = [0u8; FrameHeader::MAX_LEN];
         let n = header.encode(&mut head);

@@ -29,6 +29,7 @@ impl FrameEncoder {
 
     /// The header of a frame with `len` payload bytes.
     #[must_use]
+    #[inline]
     pub fn header(&self, fin: bool, rsv: u8, opcode: OpCode, len: usize) -> FrameHeader {
         let mask = match self.role {
             Role::Client => Some(rand::random::<[u8; 4]>()),
@@ -39,6 +40,7 @@ impl FrameEncoder {
 
     /// A message's opcode and wire payload. Control payloads must fit in 125
     /// bytes (RFC 6455 §5.5); a close frame's payload is its code and reason.
+    #[inline]
     pub fn message_payload(msg: Message) -> Result<(OpCode, Bytes), CapacityError> {
         let opcode = msg.opcode();
         let payload = match msg {

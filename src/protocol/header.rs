@@ -52,6 +52,7 @@ impl FrameHeader {
     /// Rejects reserved opcodes and a 64-bit length with its most significant
     /// bit set (RFC 6455 §5.2). Role-dependent rules live in
     /// [`FrameHeader::validate`].
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Status<FrameHeader>, ProtocolError> {
         let [b0, b1, ..] = *buf else {
             return Ok(Status::Partial(2));
@@ -102,6 +103,7 @@ impl FrameHeader {
     ///   bit fails (RFC 6455 §5.2).
     /// - Control frames carry at most 125 bytes and are never fragmented
     ///   (RFC 6455 §5.5).
+    #[inline]
     pub fn validate(&self, expect_masked: bool, allowed_rsv: u8) -> Result<(), ProtocolError> {
         if self.rsv & !allowed_rsv != 0 {
             return Err(ProtocolError::ReservedBits(self.rsv));
@@ -136,6 +138,7 @@ impl FrameHeader {
     /// Writes the header into `out` using the shortest length form (RFC 6455
     /// §5.2: "the minimal number of bytes MUST be used") and returns the
     /// number of bytes written.
+    #[inline]
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
         out[0] = u8::from(self.fin) << 7 | (self.rsv & 0x07) << 4 | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };

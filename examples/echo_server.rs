@@ -4,6 +4,8 @@
 //! answers close frames; runs until killed. The Autobahn `fuzzingclient`
 //! tests silverback's server side against it.
 
+use std::sync::Arc;
+
 use futures_util::{future, StreamExt, TryStreamExt};
 use silverback::{Error, Upgrader};
 use tokio::net::{TcpListener, TcpStream};
@@ -13,7 +15,9 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     let listener = TcpListener::bind(&addr).await?;
     println!("echo server listening on ws://{}", listener.local_addr()?);
-    let upgrader = Upgrader::new().allow_any_origin();
+    // Shared, not cloned: each connection's task then holds a pointer
+    // rather than a copy of the settings.
+    let upgrader = Arc::new(Upgrader::new().allow_any_origin());
     loop {
         let (tcp, _) = listener.accept().await?;
         let upgrader = upgrader.clone();

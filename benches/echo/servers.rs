@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::future::ready;
 use std::io::{self, Write as _};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
@@ -93,15 +94,25 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
         let listener = TcpListener::bind(addr).await?;
         println!("{}", listener.local_addr()?.port());
         io::stdout().flush()?;
+        // As examples/echo_server.rs: one upgrader shared by all connections.
+        let upgrader = Arc::new(silverback::Upgrader::new().allow_any_origin());
         loop {
             let (tcp, _) = listener.accept().await?;
-            tokio::spawn(async move {
-                if let Err(e) = serve(kind, tcp).await {
-                    if verbose {
-                        eprintln!("{}: connection ended with error: {e}", kind.name());
-                    }
-                }
-            });
+            if let Err(e) = tcp.set_nodelay(true) {
+                eprintln!("{}: set_nodelay: {e}", kind.name());
+                continue;
+            }
+            // One spawn per kind, so that each server's task is the size of
+            // its own connection future (a shared `match` would size every
+            // task to the largest arm, the RSS rows included).
+            match kind {
+                Kind::Raw => spawn_conn(kind, verbose, async move { Ok(raw(tcp).await?) }),
+                Kind::TungsteniteSend => spawn_conn(kind, verbose, tungstenite_send(tcp)),
+                Kind::TungsteniteForward => spawn_conn(kind, verbose, tungstenite_forward(tcp)),
+                Kind::TokioWebsockets => spawn_conn(kind, verbose, tokio_websockets(tcp)),
+                Kind::Fastwebsockets => spawn_conn(kind, verbose, fastwebsockets(tcp)),
+                Kind::Silverback => spawn_conn(kind, verbose, silverback(upgrader.clone(), tcp)),
+            }
         }
     });
     eprintln!("{} server failed: {result:?}", kind.name());
@@ -110,56 +121,65 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn serve(kind: Kind, tcp: TcpStream) -> Result<(), BoxError> {
-    tcp.set_nodelay(true)?;
-    match kind {
-        Kind::Raw => raw(tcp).await?,
-        Kind::TungsteniteSend => {
-            let mut ws = tokio_tungstenite::accept_async(tcp).await?;
-            while let Some(msg) = ws.next().await {
-                let msg = msg?;
-                if msg.is_text() || msg.is_binary() {
-                    ws.send(msg).await?;
-                }
+/// Runs one connection's future as its own task, reporting its error when
+/// `verbose`.
+fn spawn_conn<F>(kind: Kind, verbose: bool, conn: F)
+where
+    F: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            if verbose {
+                eprintln!("{}: connection ended with error: {e}", kind.name());
             }
         }
-        Kind::TungsteniteForward => {
-            let (write, read) = tokio_tungstenite::accept_async(tcp).await?.split();
-            read.try_filter(|m| ready(m.is_text() || m.is_binary()))
-                .forward(write)
-                .await?;
-        }
-        Kind::TokioWebsockets => {
-            let (_, ws) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
-            let (write, read) = ws.split();
-            read.try_filter(|m| ready(m.is_text() || m.is_binary()))
-                .forward(write)
-                .await?;
-        }
-        Kind::Fastwebsockets => {
-            let tcp = minimal_upgrade(tcp).await?;
-            let ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
-            let mut ws = fastwebsockets::FragmentCollector::new(ws);
-            loop {
-                let frame = ws.read_frame().await?;
-                match frame.opcode {
-                    fastwebsockets::OpCode::Close => break,
-                    fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
-                        ws.write_frame(frame).await?;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Kind::Silverback => {
-            // As examples/echo_server.rs.
-            let upgrader = silverback::Upgrader::new().allow_any_origin();
-            let (read, write) = upgrader.accept(tcp).await?.split();
-            read.try_filter(|m| ready(m.is_text() || m.is_binary()))
-                .forward(write)
-                .await?;
+    });
+}
+
+async fn tungstenite_send(tcp: TcpStream) -> Result<(), BoxError> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if msg.is_text() || msg.is_binary() {
+            ws.send(msg).await?;
         }
     }
+    Ok(())
+}
+
+async fn tungstenite_forward(tcp: TcpStream) -> Result<(), BoxError> {
+    let (write, read) = tokio_tungstenite::accept_async(tcp).await?.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary())).forward(write).await?;
+    Ok(())
+}
+
+async fn tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
+    let (_, ws) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
+    let (write, read) = ws.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary())).forward(write).await?;
+    Ok(())
+}
+
+async fn fastwebsockets(tcp: TcpStream) -> Result<(), BoxError> {
+    let tcp = minimal_upgrade(tcp).await?;
+    let ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
+    let mut ws = fastwebsockets::FragmentCollector::new(ws);
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            fastwebsockets::OpCode::Close => return Ok(()),
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                ws.write_frame(frame).await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// As examples/echo_server.rs.
+async fn silverback(upgrader: Arc<silverback::Upgrader>, tcp: TcpStream) -> Result<(), BoxError> {
+    let (read, write) = upgrader.accept(tcp).await?.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary())).forward(write).await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! client, then asks for `/updateReports?agent=AGENT`.
 
 use futures_util::{SinkExt, StreamExt};
-use silverback::{Config, Error, Limits, Message};
+use silverback::{Config, DeflateConfig, Error, Limits, Message};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -40,7 +40,8 @@ async fn case_count(base: &str) -> Result<u32, Error> {
 async fn run_case(base: &str, agent: &str, case: u32) -> Result<(), Error> {
     let url = format!("{base}/runCase?case={case}&agent={agent}");
     let config = Config::default().limits(Limits::default().max_message_size(64 << 20));
-    let (mut ws, _) = silverback::Connector::new().config(config).connect(&url).await?;
+    let connector = silverback::Connector::new().config(config).deflate(DeflateConfig::default());
+    let (mut ws, _) = connector.connect(&url).await?;
     while let Some(msg) = ws.next().await {
         let msg = msg?;
         if msg.is_text() || msg.is_binary() {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use futures_util::{future, StreamExt, TryStreamExt};
-use silverback::{Error, Upgrader};
+use silverback::{DeflateConfig, Error, Upgrader};
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::main]
@@ -17,7 +17,8 @@ async fn main() -> std::io::Result<()> {
     println!("echo server listening on ws://{}", listener.local_addr()?);
     // Shared, not cloned: each connection's task then holds a pointer
     // rather than a copy of the settings.
-    let upgrader = Arc::new(Upgrader::new().allow_any_origin());
+    // Compression is accepted when a client offers it (RFC 7692).
+    let upgrader = Arc::new(Upgrader::new().allow_any_origin().deflate(DeflateConfig::default()));
     loop {
         let (tcp, _) = listener.accept().await?;
         let upgrader = upgrader.clone();

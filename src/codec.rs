@@ -61,6 +61,12 @@ impl Codec {
     }
 
     /// Whether no frame is partly received.
+    /// Accepts compressed messages (permessage-deflate was negotiated).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_decompressor(&mut self, decompressor: crate::deflate::Decompressor) {
+        self.decoder.set_decompressor(decompressor);
+    }
+
     pub(crate) fn is_between_frames(&self) -> bool {
         self.decoder.is_between_frames()
     }

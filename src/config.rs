@@ -90,6 +90,8 @@ pub struct Config {
     write_buffer_size: usize,
     read_buffer_size: usize,
     close_timeout: Duration,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::DeflateConfig>,
 }
 
 impl Config {
@@ -133,6 +135,23 @@ impl Config {
         self
     }
 
+    /// Offers (client) or accepts (server) permessage-deflate during the
+    /// handshake, with these settings (RFC 7692). Off by default: see
+    /// [`DeflateConfig`](crate::DeflateConfig) for what it costs.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub const fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
+        self.deflate = Some(deflate);
+        self
+    }
+
+    /// The permessage-deflate settings, when compression is on.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub const fn get_deflate(&self) -> Option<crate::DeflateConfig> {
+        self.deflate
+    }
+
     /// The configured limits.
     #[must_use]
     pub const fn get_limits(&self) -> Limits {
@@ -165,6 +184,8 @@ impl Default for Config {
             write_buffer_size: Self::DEFAULT_WRITE_BUFFER_SIZE,
             read_buffer_size: Self::DEFAULT_READ_BUFFER_SIZE,
             close_timeout: Self::DEFAULT_CLOSE_TIMEOUT,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }

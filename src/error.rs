@@ -71,6 +71,11 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// The transport ended in the middle of a frame or without a close frame.
     UnexpectedEof,
+    /// RSV1 (the permessage-deflate bit) was set on a control frame or a
+    /// continuation frame (RFC 7692 §6.1).
+    CompressedControlOrContinuation,
+    /// A compressed message was not valid DEFLATE data (RFC 7692 §7.2.2).
+    InvalidCompressedData,
 }
 
 /// A configured limit was exceeded.
@@ -96,22 +101,32 @@ pub enum CapacityError {
         /// The payload length asked for.
         len: usize,
     },
+    /// A compressed message decompressed to more than
+    /// `Limits::max_message_size`; decompression stopped there.
+    InflatedMessageTooLarge {
+        /// The configured maximum.
+        max: usize,
+    },
 }
 
 impl Error {
     /// The close code this error is answered with on the wire, if any.
     ///
     /// This is the one place that maps errors to close codes: 1007 for invalid
-    /// UTF-8, 1002 for every other protocol violation, 1009 for a message or
-    /// frame above the limits.
+    /// UTF-8 or undecodable compressed data, 1002 for every other protocol
+    /// violation, 1009 for a message or frame above the limits (decompressed
+    /// size included).
     #[must_use]
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
-            Error::Protocol(ProtocolError::InvalidUtf8) => Some(CloseCode::INVALID_PAYLOAD),
+            Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData) => {
+                Some(CloseCode::INVALID_PAYLOAD)
+            }
             Error::Protocol(ProtocolError::UnexpectedEof) => None,
             Error::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
             Error::Capacity(CapacityError::FrameTooLarge { .. })
-            | Error::Capacity(CapacityError::MessageTooLarge { .. }) => {
+            | Error::Capacity(CapacityError::MessageTooLarge { .. })
+            | Error::Capacity(CapacityError::InflatedMessageTooLarge { .. }) => {
                 Some(CloseCode::MESSAGE_TOO_BIG)
             }
             _ => None,
@@ -187,6 +202,10 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseCode(code) => write!(f, "close code {code} not allowed"),
             ProtocolError::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
             ProtocolError::UnexpectedEof => f.write_str("connection ended without a close frame"),
+            ProtocolError::CompressedControlOrContinuation => {
+                f.write_str("compression bit set on a control or continuation frame")
+            }
+            ProtocolError::InvalidCompressedData => f.write_str("compressed message is not valid deflate data"),
         }
     }
 }
@@ -204,6 +223,9 @@ impl fmt::Display for CapacityError {
             }
             CapacityError::ControlFrameTooLong { len } => {
                 write!(f, "control frame payload of {len} bytes exceeds 125")
+            }
+            CapacityError::InflatedMessageTooLarge { max } => {
+                write!(f, "message exceeds the limit of {max} bytes once decompressed")
             }
         }
     }
@@ -248,6 +270,9 @@ mod tests {
             (ProtocolError::UnexpectedEof.into(), None),
             (CapacityError::MessageTooLarge { len: 9, max: 8 }.into(), Some(1009)),
             (CapacityError::FrameTooLarge { len: 9, max: 8 }.into(), Some(1009)),
+            (ProtocolError::CompressedControlOrContinuation.into(), Some(1002)),
+            (ProtocolError::InvalidCompressedData.into(), Some(1007)),
+            (CapacityError::InflatedMessageTooLarge { max: 8 }.into(), Some(1009)),
             (Error::Closed, None),
         ];
         for (err, code) in table {

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod protocol;
 
 mod codec;
@@ -17,6 +19,8 @@ mod write_queue;
 
 pub use codec::Codec;
 pub use config::{Config, Limits};
+#[cfg(feature = "deflate")]
+pub use deflate::DeflateConfig;
 pub use error::{CapacityError, Error, ProtocolError, Result};
 pub use handshake::{accept, connect, Connector, HandshakeError, Request, Response, Upgrader};
 pub use message::Message;

@@ -144,6 +144,16 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         Ok(())
     }
 
+    /// Queues a data message compressed by permessage-deflate: `payload` is
+    /// the compressed form, sent with RSV1 set (RFC 7692 §6).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn push_compressed(&mut self, opcode: OpCode, payload: &Bytes) -> Result<()> {
+        self.check_writable()?;
+        let header = self.encoder.header(true, crate::protocol::RSV1, opcode, payload.len());
+        self.queue.push(&header, payload, self.vectored);
+        Ok(())
+    }
+
     /// Queues a message encoded ahead of time. A server sends its frame
     /// bytes as they are; a client must mask, so it encodes the payload.
     pub(crate) fn push_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {

@@ -123,6 +123,9 @@ pub struct WriteHalf<S> {
     /// reaches `batch`.
     unflushed: usize,
     batch: usize,
+    /// permessage-deflate's send side, when negotiated.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::deflate::Outgoing>>,
 }
 
 /// What a frame header adds to a payload, at most.
@@ -156,6 +159,12 @@ impl<S> ReadHalf<S> {
         } else {
             Err(ReuniteError(self, write))
         }
+    }
+
+    /// Accepts compressed messages (permessage-deflate was negotiated).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_decompressor(&mut self, decompressor: crate::deflate::Decompressor) {
+        self.codec.set_decompressor(decompressor);
     }
 
     pub(crate) fn close_timeout(&self) -> Duration {
@@ -300,7 +309,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FusedStream for ReadHalf<S> {
 
 impl<S> WriteHalf<S> {
     pub(crate) fn new(shared: Arc<Shared<S>>, config: &crate::Config) -> Self {
-        WriteHalf { shared, unflushed: 0, batch: config.get_write_buffer_size() }
+        WriteHalf {
+            shared,
+            unflushed: 0,
+            batch: config.get_write_buffer_size(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
+        }
+    }
+
+    /// Compresses data messages from now on (permessage-deflate was
+    /// negotiated).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_outgoing(&mut self, outgoing: crate::deflate::Outgoing) {
+        self.deflate = Some(Box::new(outgoing));
+    }
+
+    /// Turns compression of the following data messages on or off, like
+    /// gorilla/websocket's `EnableWriteCompression`: send an already
+    /// compressed payload (an image, a zip) with compression off. A no-op
+    /// when permessage-deflate was not negotiated; on by default when it
+    /// was. Messages shorter than
+    /// [`DeflateConfig::min_size`](crate::DeflateConfig::min_size) are never
+    /// compressed.
+    #[cfg(feature = "deflate")]
+    pub fn set_compression(&mut self, enabled: bool) {
+        if let Some(deflate) = self.deflate.as_mut() {
+            deflate.set_enabled(enabled);
+        }
+    }
+
+    /// Whether the following data messages are compressed (those long
+    /// enough): permessage-deflate was negotiated and compression is on.
+    #[must_use]
+    pub fn is_compressing(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate.as_ref() {
+            return deflate.is_enabled();
+        }
+        false
+    }
+
+    /// The opcode and compressed payload of `msg`, when it is a data message
+    /// that compression applies to.
+    #[cfg(feature = "deflate")]
+    fn compress(&mut self, msg: &Message) -> Option<(crate::protocol::OpCode, bytes::Bytes)> {
+        let deflate = self.deflate.as_mut()?;
+        let (opcode, payload) = match msg {
+            Message::Text(text) => (crate::protocol::OpCode::Text, text.as_bytes()),
+            Message::Binary(payload) => (crate::protocol::OpCode::Binary, payload),
+            _ => return None,
+        };
+        Some((opcode, deflate.compress(payload)?))
     }
 }
 
@@ -373,6 +433,12 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
 
     fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<()> {
         let this = self.get_mut();
+        #[cfg(feature = "deflate")]
+        if let Some((opcode, compressed)) = this.compress(&msg) {
+            this.shared.lock().push_compressed(opcode, &compressed)?;
+            this.unflushed += compressed.len() + HEADER_ALLOWANCE;
+            return Ok(());
+        }
         let len = msg.len() + HEADER_ALLOWANCE;
         this.shared.lock().push_message(msg)?;
         this.unflushed += len;

@@ -73,6 +73,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         WebSocketStream::from_halves(read, WriteHalf::new(shared, &config))
     }
 
+    /// Like [`from_raw_parts`](WebSocketStream::from_raw_parts), for a
+    /// connection whose handshake agreed on permessage-deflate with `params`
+    /// (see [`deflate::server_negotiate`](crate::deflate::server_negotiate)
+    /// and [`deflate::client_accept`](crate::deflate::client_accept)):
+    /// compressed messages are accepted, and data messages are sent
+    /// compressed with `config`'s [`DeflateConfig`](crate::DeflateConfig)
+    /// level and minimum size (its defaults when it has none).
+    ///
+    /// [`accept`](crate::accept), [`Upgrader`](crate::Upgrader) and
+    /// [`Connector`](crate::Connector) call this for you.
+    #[cfg(feature = "deflate")]
+    pub fn from_raw_parts_with_deflate(
+        io: S,
+        role: Role,
+        config: Config,
+        read_buf: BytesMut,
+        params: crate::deflate::DeflateParams,
+    ) -> Self {
+        let mut ws = WebSocketStream::from_raw_parts(io, role, config, read_buf);
+        let settings = config.get_deflate().unwrap_or_default();
+        ws.read.set_decompressor(params.decompressor(role));
+        // A window the backend cannot compress within (8) leaves our side
+        // uncompressed, which RFC 7692 §6 allows for any message.
+        if let Some(compressor) = params.compressor(role, settings.get_level()) {
+            ws.write.set_outgoing(crate::deflate::Outgoing::new(compressor, settings.get_min_size()));
+        }
+        ws
+    }
+
+    /// Turns compression of the following data messages on or off; see
+    /// [`WriteHalf::set_compression`].
+    #[cfg(feature = "deflate")]
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.write.set_compression(enabled);
+    }
+
+    /// Whether the following data messages are compressed (those long
+    /// enough): permessage-deflate was negotiated and compression is on.
+    #[must_use]
+    pub fn is_compressing(&self) -> bool {
+        self.write.is_compressing()
+    }
+
     /// Performs the closing handshake: sends `frame` (or an empty close
     /// frame for `None`) unless a close was already sent, then reads until
     /// the peer's close arrives, discarding data messages, and shuts the

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use super::accept_key::{accept_key, generate_key};
 use super::head::{deadline_after, read_head, within, HeadLimits};
 use super::settings::HeaderSettings;
+use super::extensions;
 use super::request::build_request;
 use super::response::{parse_response, validate_response};
 use super::url::WsUrl;
@@ -125,6 +126,17 @@ impl Connector {
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with these settings and uses it
+    /// when the server accepts; shorthand for setting [`Config::deflate`] on
+    /// this connector's configuration (so call it after
+    /// [`Connector::config`]). Off by default.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
+        self.config = self.config.deflate(deflate);
         self
     }
 
@@ -249,7 +261,8 @@ impl Connector {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let key = generate_key();
-        let request = build_request(url, &key, &self.extra.subprotocols, &self.extra.headers);
+        let offer = extensions::client_offer(&self.config);
+        let request = build_request(url, &key, &self.extra.subprotocols, offer.as_deref(), &self.extra.headers);
         io.write_all(&request).await?;
         io.flush().await?;
 
@@ -261,8 +274,9 @@ impl Connector {
             parse_response(buf, limits)
         })
         .await?;
-        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols)?;
-        let ws = WebSocketStream::from_raw_parts(io, Role::Client, self.config, rest);
+        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols, offer.is_some())?;
+        let agreed = extensions::client_accept(&self.config, response.headers())?;
+        let ws = extensions::into_stream(io, Role::Client, self.config, rest, agreed);
         Ok((ws, response))
     }
 }

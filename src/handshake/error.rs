@@ -61,6 +61,9 @@ pub enum HandshakeError {
     /// The origin policy refused the request's `Origin` (RFC 6455 §10.2).
     /// Answered with 403.
     OriginRejected,
+    /// The request's `Sec-WebSocket-Extensions` does not follow RFC 6455
+    /// §9.1, while compression was enabled. Answered with 400.
+    InvalidExtensionOffer,
 
     // ----- client side: a URL or response we refused -----
     /// The URL is not a valid `ws://` or `wss://` URL (RFC 6455 §3), or has
@@ -95,6 +98,10 @@ pub enum HandshakeError {
     UnofferedSubprotocol,
     /// The server selected an extension we did not offer (RFC 6455 §4.1).
     UnofferedExtension,
+    /// The server's permessage-deflate answer does not fit our offer (RFC
+    /// 7692 §5–§7: unknown or repeated parameters, invalid values, or a
+    /// configuration we did not offer).
+    InvalidExtensionResponse,
 
     // ----- either side -----
     /// A header, origin or subprotocol given to the builder is not valid
@@ -118,7 +125,8 @@ impl HandshakeError {
             | MissingHost
             | MissingUpgrade
             | MissingConnectionUpgrade
-            | InvalidKey => StatusCode::BAD_REQUEST,
+            | InvalidKey
+            | InvalidExtensionOffer => StatusCode::BAD_REQUEST,
             RequestHeadTooLarge | TooManyRequestHeaders => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
@@ -138,6 +146,7 @@ impl HandshakeError {
             | InvalidAcceptKey
             | UnofferedSubprotocol
             | UnofferedExtension
+            | InvalidExtensionResponse
             | InvalidHeader
             | Timeout
             | UnexpectedEof => return None,
@@ -175,6 +184,8 @@ impl fmt::Display for HandshakeError {
             InvalidAcceptKey => "sec-websocket-accept does not match the key",
             UnofferedSubprotocol => "server selected a subprotocol that was not offered",
             UnofferedExtension => "server selected an extension that was not offered",
+            InvalidExtensionResponse => "server's permessage-deflate answer does not fit the offer",
+            InvalidExtensionOffer => "malformed sec-websocket-extensions header",
             InvalidHeader => "invalid header given to the builder",
             Timeout => "handshake timed out",
             UnexpectedEof => "connection closed before the http head was complete",
@@ -209,6 +220,8 @@ mod tests {
             (UnsupportedVersion, Some(426)),
             (InvalidKey, Some(400)),
             (OriginRejected, Some(403)),
+            (InvalidExtensionOffer, Some(400)),
+            (InvalidExtensionResponse, None),
             (UnexpectedStatus(StatusCode::NOT_FOUND), None),
             (InvalidAcceptKey, None),
             (Timeout, None),

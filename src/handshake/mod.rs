@@ -18,6 +18,7 @@
 mod accept_key;
 mod client;
 mod error;
+mod extensions;
 mod head;
 mod headers;
 mod request;

@@ -155,6 +155,7 @@ pub(crate) fn build_request(
     url: &WsUrl<'_>,
     key: &str,
     subprotocols: &[String],
+    extensions: Option<&str>,
     extra: &HeaderMap,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
@@ -173,6 +174,9 @@ pub(crate) fn build_request(
             "Sec-WebSocket-Protocol",
             subprotocols.join(", ").as_bytes(),
         );
+    }
+    if let Some(extensions) = extensions {
+        push_header(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes());
     }
     push_headers(&mut out, extra);
     out.extend_from_slice(b"\r\n");
@@ -422,7 +426,7 @@ mod tests {
     #[test]
     fn builds_client_requests() {
         let url = WsUrl::parse("ws://example.com:9001/chat?room=1").unwrap();
-        let bytes = build_request(&url, "dGhlIHNhbXBsZSBub25jZQ==", &[], &HeaderMap::new());
+        let bytes = build_request(&url, "dGhlIHNhbXBsZSBub25jZQ==", &[], None, &HeaderMap::new());
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
             "GET /chat?room=1 HTTP/1.1\r\n\
@@ -438,7 +442,7 @@ mod tests {
         extra.insert(ORIGIN, HeaderValue::from_static("http://example.com"));
         extra.append("x-token", HeaderValue::from_static("a"));
         extra.append("x-token", HeaderValue::from_static("b"));
-        let bytes = build_request(&url, "k", &["chat".into(), "superchat".into()], &extra);
+        let bytes = build_request(&url, "k", &["chat".into(), "superchat".into()], None, &extra);
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.starts_with("GET / HTTP/1.1\r\nHost: [::1]\r\n"),
@@ -455,7 +459,7 @@ mod tests {
         assert!(text.contains("\r\nx-token: a\r\nx-token: b\r\n"), "{text}");
 
         extra.insert(HOST, HeaderValue::from_static("virtual.example"));
-        let text = String::from_utf8(build_request(&url, "k", &[], &extra)).unwrap();
+        let text = String::from_utf8(build_request(&url, "k", &[], None, &extra)).unwrap();
         assert!(!text.contains("Host: [::1]"), "{text}");
         assert!(text.contains("\r\nhost: virtual.example\r\n"), "{text}");
     }
@@ -464,7 +468,7 @@ mod tests {
     fn built_requests_pass_validation() {
         let url = WsUrl::parse("ws://example.com/").unwrap();
         let key = accept_key::generate_key();
-        let bytes = build_request(&url, &key, &["chat".into()], &HeaderMap::new());
+        let bytes = build_request(&url, &key, &["chat".into()], None, &HeaderMap::new());
         let request = match parse_request(&bytes, LIMITS) {
             Ok(Parsed::Complete(request, _)) => request,
             other => panic!("{other:?}"),

@@ -17,6 +17,7 @@ use super::{HandshakeError, Response};
 pub(crate) fn build_accept_response(
     accept: &str,
     subprotocol: Option<&str>,
+    extensions: Option<&str>,
     extra: &HeaderMap,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
@@ -26,6 +27,9 @@ pub(crate) fn build_accept_response(
     push_header(&mut out, "Sec-WebSocket-Accept", accept.as_bytes());
     if let Some(protocol) = subprotocol {
         push_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
+    }
+    if let Some(extensions) = extensions {
+        push_header(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes());
     }
     push_headers(&mut out, extra);
     out.extend_from_slice(b"\r\n");
@@ -101,12 +105,15 @@ fn to_response(res: &httparse::Response<'_, '_>) -> Result<Response, HandshakeEr
 
 /// Checks a server's answer against RFC 6455 §4.1 (the client's steps 1 to
 /// 6 after sending its handshake). `accept` is the value expected in
-/// `Sec-WebSocket-Accept`, `offered` the subprotocols we asked for. We offer
-/// no extensions, so any the server selects is an error.
+/// `Sec-WebSocket-Accept`, `offered` the subprotocols we asked for. When we
+/// offered no extension (`extensions_offered` false), any the server
+/// selects is an error; otherwise the caller checks the answer against the
+/// offer.
 pub(crate) fn validate_response(
     response: &Response,
     accept: &str,
     offered: &[String],
+    extensions_offered: bool,
 ) -> Result<(), HandshakeError> {
     let headers = response.headers();
     // §4.1 step 1: "If the status code received from the server is not 101,
@@ -128,10 +135,7 @@ pub(crate) fn validate_response(
         return Err(HandshakeError::InvalidAcceptKey);
     }
     // Step 5: no extension that was not offered.
-    if list_elements(headers, SEC_WEBSOCKET_EXTENSIONS)
-        .next()
-        .is_some()
-    {
+    if !extensions_offered && list_elements(headers, SEC_WEBSOCKET_EXTENSIONS).next().is_some() {
         return Err(HandshakeError::UnofferedExtension);
     }
     // Step 6: at most one subprotocol, and one that was offered.
@@ -176,16 +180,16 @@ mod tests {
 
     #[test]
     fn builds_the_rfc_example() {
-        let bytes = build_accept_response(ACCEPT, Some("chat"), &HeaderMap::new());
+        let bytes = build_accept_response(ACCEPT, Some("chat"), None, &HeaderMap::new());
         assert_eq!(String::from_utf8(bytes.clone()).unwrap(), RFC_RESPONSE);
         assert_eq!(
-            validate_response(&parse(RFC_RESPONSE), ACCEPT, &offered()),
+            validate_response(&parse(RFC_RESPONSE), ACCEPT, &offered(), false),
             Ok(())
         );
 
         let mut extra = HeaderMap::new();
         extra.insert("x-server", "silverback".parse().unwrap());
-        let bytes = build_accept_response(ACCEPT, None, &extra);
+        let bytes = build_accept_response(ACCEPT, None, None, &extra);
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.ends_with("=\r\nx-server: silverback\r\n\r\n"),
@@ -339,14 +343,14 @@ mod tests {
         for (from, to, err) in table {
             let head = RFC_RESPONSE.replacen(from, to, 1);
             assert_eq!(
-                validate_response(&parse(&head), ACCEPT, &offered()),
+                validate_response(&parse(&head), ACCEPT, &offered(), false),
                 Err(*err),
                 "{head}"
             );
         }
         // No subprotocol offered: any answer naming one fails.
         assert_eq!(
-            validate_response(&parse(RFC_RESPONSE), ACCEPT, &[]),
+            validate_response(&parse(RFC_RESPONSE), ACCEPT, &[], false),
             Err(UnofferedSubprotocol)
         );
     }
@@ -369,7 +373,7 @@ mod tests {
         for (from, to) in table {
             let head = RFC_RESPONSE.replacen(from, to, 1);
             assert_eq!(
-                validate_response(&parse(&head), ACCEPT, &offered()),
+                validate_response(&parse(&head), ACCEPT, &offered(), false),
                 Ok(()),
                 "{head}"
             );

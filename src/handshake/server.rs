@@ -13,6 +13,7 @@ use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::extensions::{self, Agreed};
 use super::head::{deadline_after, read_head, within, HeadLimits};
 use super::settings::HeaderSettings;
 use super::request::{origin_matches_host, parse_request, select_subprotocol, validate_request};
@@ -179,6 +180,19 @@ impl Upgrader {
         self
     }
 
+    /// Accepts permessage-deflate (RFC 7692) when a client offers it, with
+    /// these settings; shorthand for setting
+    /// [`Config::deflate`] on this upgrader's configuration (so call it after
+    /// [`Upgrader::config`]). Off by default: compression costs CPU and
+    /// about 300 KiB per connection with context takeover (see
+    /// [`DeflateConfig`](crate::DeflateConfig)).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
+        self.config = self.config.deflate(deflate);
+        self
+    }
+
     /// Replaces the origin policy: `check` sees the whole request and
     /// answers whether to accept it; a refusal is answered with 403 and
     /// [`HandshakeError::OriginRejected`].
@@ -306,13 +320,13 @@ impl Upgrader {
         self.extra.check()?;
         let deadline = deadline_after(self.handshake_timeout);
         match within(deadline, self.negotiate(&mut io)).await? {
-            Ok((request, response, rest)) => {
+            Ok((request, response, rest, agreed)) => {
                 within(deadline, async {
                     io.write_all(&response).await?;
                     io.flush().await
                 })
                 .await??;
-                let ws = WebSocketStream::from_raw_parts(io, Role::Server, self.config, rest);
+                let ws = extensions::into_stream(io, Role::Server, self.config, rest, agreed);
                 Ok((ws, request))
             }
             Err(Error::Handshake(err)) => {
@@ -328,9 +342,9 @@ impl Upgrader {
         }
     }
 
-    /// Reads and checks the request; answers it, the 101 response to send
-    /// and the bytes read past the request head.
-    async fn negotiate<S>(&self, io: &mut S) -> Result<(Request, Vec<u8>, BytesMut)>
+    /// Reads and checks the request; answers it, the 101 response to send,
+    /// the bytes read past the request head and the extensions agreed on.
+    async fn negotiate<S>(&self, io: &mut S) -> Result<(Request, Vec<u8>, BytesMut, Agreed)>
     where
         S: AsyncRead + Unpin,
     {
@@ -350,8 +364,9 @@ impl Upgrader {
             return Err(HandshakeError::OriginRejected.into());
         }
         let subprotocol = select_subprotocol(&request, &self.extra.subprotocols);
-        let response = build_accept_response(&accept, subprotocol, &self.extra.headers);
-        Ok((request, response, rest))
+        let (extensions, agreed) = extensions::server_answer(&self.config, request.headers())?;
+        let response = build_accept_response(&accept, subprotocol, extensions.as_deref(), &self.extra.headers);
+        Ok((request, response, rest, agreed))
     }
 }
 

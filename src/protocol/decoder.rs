@@ -6,11 +6,18 @@
 //! in place and once, so that invalid UTF-8 fails the connection as soon as it
 //! is seen, even in the middle of a frame. A single-frame message is split off
 //! the buffer without a copy; fragments are gathered into one buffer.
+//!
+//! With permessage-deflate (RFC 7692) negotiated, a message whose first frame
+//! has RSV1 set is compressed: each of its frames is inflated as it completes,
+//! within `max_message_size` of output, and text is validated on the
+//! inflated bytes.
 
 use bytes::{Buf, BytesMut};
 
+#[cfg(feature = "deflate")]
+use crate::deflate::{Decompressor, InflateError};
 use crate::error::{CapacityError, Error, ProtocolError};
-use crate::protocol::{apply_mask, parse_close_payload, FrameHeader, OpCode, Role, Status, Utf8Validator};
+use crate::protocol::{apply_mask, parse_close_payload, FrameHeader, OpCode, Role, Status, Utf8Validator, RSV1};
 use crate::{Limits, Message, Utf8Bytes};
 
 /// The frame whose header has been consumed and whose payload is arriving.
@@ -20,14 +27,19 @@ struct InFrame {
     len: usize,
     /// Leading payload bytes of the buffer already unmasked and validated.
     processed: usize,
-    /// Whether the payload belongs to a text message.
-    text: bool,
+    /// Whether the payload is validated as UTF-8 as it arrives (text that
+    /// is not compressed).
+    validate: bool,
+    /// Whether the payload is compressed (RFC 7692 §6).
+    compressed: bool,
 }
 
 /// A fragmented message being gathered (RFC 6455 §5.4).
 #[derive(Debug)]
 struct Fragmented {
     text: bool,
+    compressed: bool,
+    /// The payload so far (inflated, for a compressed message).
     data: BytesMut,
 }
 
@@ -40,6 +52,9 @@ pub struct MessageDecoder {
     frame: Option<InFrame>,
     message: Option<Fragmented>,
     utf8: Utf8Validator,
+    /// The inflater, once permessage-deflate is negotiated.
+    #[cfg(feature = "deflate")]
+    inflate: Option<Box<Decompressor>>,
 }
 
 impl MessageDecoder {
@@ -53,7 +68,17 @@ impl MessageDecoder {
             frame: None,
             message: None,
             utf8: Utf8Validator::new(),
+            #[cfg(feature = "deflate")]
+            inflate: None,
         }
+    }
+
+    /// Accepts compressed messages (RSV1 on a message's first frame),
+    /// inflated by `decompressor`: permessage-deflate was negotiated.
+    #[cfg(feature = "deflate")]
+    pub fn set_decompressor(&mut self, decompressor: Decompressor) {
+        self.allowed_rsv = RSV1;
+        self.inflate = Some(Box::new(decompressor));
     }
 
     /// The limits in force.
@@ -88,7 +113,7 @@ impl MessageDecoder {
                 if let Some(key) = frame.header.mask {
                     apply_mask(fresh, key, frame.processed);
                 }
-                if frame.text {
+                if frame.validate {
                     self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 frame.processed = avail;
@@ -116,22 +141,31 @@ impl MessageDecoder {
             }
         };
         header.validate(self.expect_masked, self.allowed_rsv)?;
-        let text = match (header.opcode, &self.message) {
+        let rsv1 = header.rsv & RSV1 != 0;
+        // RFC 7692 §6.1: RSV1 marks a compressed message on its first frame
+        // only; control frames are never compressed.
+        if rsv1 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
+            return Err(ProtocolError::CompressedControlOrContinuation.into());
+        }
+        let (text, compressed) = match (header.opcode, &self.message) {
             // §5.4: a continuation needs a message in progress …
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation.into()),
-            (OpCode::Continuation, Some(m)) => m.text,
+            (OpCode::Continuation, Some(m)) => (m.text, m.compressed),
             // … and a new data frame must not interrupt one.
             (OpCode::Text | OpCode::Binary, Some(_)) => {
                 return Err(ProtocolError::ExpectedContinuation.into())
             }
-            (OpCode::Text, None) => true,
-            _ => false,
+            (OpCode::Text, None) => (true, rsv1),
+            (OpCode::Binary, None) => (false, rsv1),
+            _ => (false, false),
         };
         let max_frame = self.limits.get_max_frame_size();
         if header.payload_len > max_frame as u64 {
             return Err(CapacityError::FrameTooLarge { len: header.payload_len, max: max_frame }.into());
         }
-        if !header.opcode.is_control() {
+        // A compressed message's size is known only once inflated: inflation
+        // enforces the limit on its output.
+        if !header.opcode.is_control() && !compressed {
             let so_far = self.message.as_ref().map_or(0, |m| m.data.len()) as u64;
             let total = so_far + header.payload_len;
             let max_message = self.limits.get_max_message_size();
@@ -144,7 +178,7 @@ impl MessageDecoder {
         }
         src.advance(header_len);
         let len = header.payload_len as usize;
-        self.frame = Some(InFrame { header, len, processed: 0, text });
+        self.frame = Some(InFrame { header, len, processed: 0, validate: text && !compressed, compressed });
         Ok(true)
     }
 
@@ -152,12 +186,16 @@ impl MessageDecoder {
     /// message, or gather it into the fragmented one.
     fn finish_frame(&mut self, frame: InFrame, payload: BytesMut) -> Result<Option<Message>, Error> {
         let fin = frame.header.fin;
+        if frame.compressed {
+            return self.inflate_frame(frame.header.opcode, fin, &payload);
+        }
         let msg = match frame.header.opcode {
             OpCode::Ping => Message::Ping(payload.freeze()),
             OpCode::Pong => Message::Pong(payload.freeze()),
             OpCode::Close => Message::Close(parse_close_payload(payload.freeze())?),
             OpCode::Text | OpCode::Binary if !fin => {
-                self.message = Some(Fragmented { text: frame.text, data: payload });
+                let text = frame.header.opcode == OpCode::Text;
+                self.message = Some(Fragmented { text, compressed: false, data: payload });
                 return Ok(None);
             }
             OpCode::Continuation => {
@@ -169,9 +207,51 @@ impl MessageDecoder {
                 let message = self.message.take().expect("checked above");
                 self.data_message(message.text, message.data)?
             }
-            OpCode::Text | OpCode::Binary => self.data_message(frame.text, payload)?,
+            OpCode::Text => self.data_message(true, payload)?,
+            OpCode::Binary => self.data_message(false, payload)?,
         };
         Ok(Some(msg))
+    }
+
+    /// A whole frame of a compressed message has arrived: inflate it onto
+    /// the message (RFC 7692 §7.2.2), validating text as it comes out.
+    #[cfg(feature = "deflate")]
+    fn inflate_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> Result<Option<Message>, Error> {
+        let Some(inflate) = self.inflate.as_mut() else {
+            return Err(ProtocolError::ReservedBits(RSV1).into());
+        };
+        let max = self.limits.get_max_message_size();
+        let mut message = match self.message.take() {
+            Some(message) => message,
+            None => Fragmented { text: opcode == OpCode::Text, compressed: true, data: BytesMut::new() },
+        };
+        let before = message.data.len();
+        let inflated = inflate.decompress(payload, &mut message.data, max).and_then(|()| {
+            if fin {
+                inflate.finish_message(&mut message.data, max)
+            } else {
+                Ok(())
+            }
+        });
+        inflated.map_err(|e| match e {
+            InflateError::TooLarge => Error::from(CapacityError::InflatedMessageTooLarge { max }),
+            _ => ProtocolError::InvalidCompressedData.into(),
+        })?;
+        if message.text {
+            self.utf8.feed(&message.data[before..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !fin {
+            self.message = Some(message);
+            return Ok(None);
+        }
+        self.data_message(message.text, message.data).map(Some)
+    }
+
+    /// Without the `deflate` feature RSV1 is never allowed, so no frame is
+    /// compressed.
+    #[cfg(not(feature = "deflate"))]
+    fn inflate_frame(&mut self, _: OpCode, _: bool, _: &[u8]) -> Result<Option<Message>, Error> {
+        Err(ProtocolError::ReservedBits(RSV1).into())
     }
 
     fn data_message(&mut self, text: bool, data: BytesMut) -> Result<Message, Error> {

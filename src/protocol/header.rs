@@ -18,6 +18,10 @@
 use crate::error::ProtocolError;
 use crate::protocol::OpCode;
 
+/// The RSV1 bit in [`FrameHeader::rsv`]: permessage-deflate's "compressed"
+/// flag (RFC 7692 §6).
+pub const RSV1: u8 = 0b100;
+
 /// The result of parsing from a buffer that may not hold enough bytes yet, in
 /// the shape of httparse's `Status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

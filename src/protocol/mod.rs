@@ -19,7 +19,7 @@ pub use closing::{CloseState, OnReceive};
 pub use decoder::MessageDecoder;
 pub use encoder::{encode_frame, FrameEncoder};
 pub use frame::Frame;
-pub use header::{FrameHeader, Status};
+pub use header::{FrameHeader, Status, RSV1};
 pub use mask::{apply_mask, apply_mask_bytewise};
 pub use opcode::OpCode;
 pub use utf8::{Utf8Error, Utf8Validator};

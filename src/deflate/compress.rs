@@ -166,7 +166,11 @@ mod tests {
     fn rfc_7_2_3_1_hello() {
         for level in 1..=9 {
             let mut c = Compressor::new(level, 15, false).unwrap();
-            assert_eq!(compress_all(&mut c, &[b"Hello"]), [vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]], "level {level}");
+            assert_eq!(
+                compress_all(&mut c, &[b"Hello"]),
+                [vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]],
+                "level {level}"
+            );
         }
     }
 
@@ -206,7 +210,10 @@ mod tests {
     #[test]
     fn rfc_7_2_3_3_level_zero_stores() {
         let mut c = Compressor::new(0, 15, false).unwrap();
-        assert_eq!(compress_all(&mut c, &[b"Hello"]), [vec![0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]]);
+        assert_eq!(
+            compress_all(&mut c, &[b"Hello"]),
+            [vec![0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]]
+        );
     }
 
     #[test]

@@ -37,9 +37,10 @@ impl DeflateConfig {
     /// fast as level 6 and leaves them at 31 % of their size instead of 21 %
     /// (measurements in the [module docs](crate::deflate)).
     pub const DEFAULT_LEVEL: u8 = 1;
-    /// Default for [`DeflateConfig::min_size`]: 32 bytes. Shorter messages
-    /// gain at most a few bytes even with context takeover, and nothing at
-    /// all without it, for the cost of a compressor call.
+    /// Default for [`DeflateConfig::min_size`]: 32 bytes. On JSON-like text,
+    /// level 1 saves nothing below about 128 bytes without context takeover;
+    /// with it, a 16-byte message shrinks by 6 bytes and a 32-byte one by
+    /// 14, hardly worth a compressor call on both ends.
     pub const DEFAULT_MIN_SIZE: usize = 32;
     /// The smallest window RFC 7692 §7.1.2 allows: 2^8 bytes.
     pub const MIN_WINDOW_BITS: u8 = 8;

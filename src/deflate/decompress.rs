@@ -73,12 +73,7 @@ impl Decompressor {
     /// rounded into 9..=15.
     #[must_use]
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
-        Decompressor {
-            window_bits: window_bits.clamp(9, 15),
-            no_context_takeover,
-            state: None,
-            message_len: 0,
-        }
+        Decompressor { window_bits: window_bits.clamp(9, 15), no_context_takeover, state: None, message_len: 0 }
     }
 
     /// The window used, as a base-2 logarithm.
@@ -153,7 +148,7 @@ impl Decompressor {
             let produced = (state.total_out() - out_before) as usize;
             out.truncate(at + produced);
             input = &input[consumed..];
-            self.message_len += produced;
+            self.message_len = self.message_len.saturating_add(produced);
             if self.message_len > max_len {
                 return Err(InflateError::TooLarge);
             }
@@ -228,10 +223,7 @@ mod tests {
             ("7.2.3.1 two fragments", &[&[0xf2, 0x48, 0xcd], &[0xc9, 0xc9, 0x07, 0x00]]),
             ("7.2.3.3 no compression", &[&[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]]),
             ("7.2.3.4 BFINAL set", &[&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]]),
-            (
-                "7.2.3.5 two blocks",
-                &[&[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00]],
-            ),
+            ("7.2.3.5 two blocks", &[&[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00]]),
         ];
         for &(name, frames) in table {
             for no_context_takeover in [false, true] {

@@ -116,11 +116,7 @@ impl<'a> Cursor<'a> {
         }
         self.at += 1;
         self.skip_whitespace();
-        let value = if self.peek() == Some(b'"') {
-            self.quoted_token()?
-        } else {
-            Cow::Borrowed(self.token()?)
-        };
+        let value = if self.peek() == Some(b'"') { self.quoted_token()? } else { Cow::Borrowed(self.token()?) };
         Ok((name, Some(value)))
     }
 
@@ -182,9 +178,7 @@ impl<'a> Cursor<'a> {
                 if content.is_empty() {
                     return Err(ExtensionSyntaxError::QuotedValueNotToken);
                 }
-                std::str::from_utf8(content)
-                    .map(Cow::Borrowed)
-                    .map_err(|_| ExtensionSyntaxError::QuotedValueNotToken)
+                std::str::from_utf8(content).map(Cow::Borrowed).map_err(|_| ExtensionSyntaxError::QuotedValueNotToken)
             }
         }
     }

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::{error, fmt};
 
 use crate::deflate::extension_header::{parse_extensions, ExtensionSyntaxError};
-use crate::deflate::{Compressor, DeflateConfig, Decompressor};
+use crate::deflate::{Compressor, Decompressor, DeflateConfig};
 use crate::protocol::Role;
 
 /// The extension token (RFC 7692 §7).
@@ -238,7 +238,10 @@ pub fn server_negotiate(
 /// A `client_max_window_bits` of 8 in the answer is accepted: we then send
 /// uncompressed messages ([`DeflateParams::compressor`] is `None`), which
 /// honours any window.
-pub fn client_accept(config: &DeflateConfig, response_values: &[&[u8]]) -> Result<Option<DeflateParams>, NegotiationError> {
+pub fn client_accept(
+    config: &DeflateConfig,
+    response_values: &[&[u8]],
+) -> Result<Option<DeflateParams>, NegotiationError> {
     let list = parse_extensions(response_values).map_err(NegotiationError::Malformed)?;
     let mut accepted = None;
     for extension in &list {

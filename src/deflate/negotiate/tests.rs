@@ -133,7 +133,12 @@ fn server_accepts_the_first_acceptable_offer() {
     for (config, offers, expected) in table {
         let got = server_negotiate(config, offers).unwrap();
         let expected = expected.map(|(answer, params)| (answer.to_owned(), params));
-        assert_eq!(got, expected, "{config:?} {:?}", offers.iter().map(|o| String::from_utf8_lossy(o)).collect::<Vec<_>>());
+        assert_eq!(
+            got,
+            expected,
+            "{config:?} {:?}",
+            offers.iter().map(|o| String::from_utf8_lossy(o)).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -197,7 +202,11 @@ fn client_checks_the_answer() {
         // §7.1.1.1: a server may announce server_no_context_takeover unasked...
         (c, &[b"permessage-deflate; server_no_context_takeover"], Ok(Some(params(true, false, 15, 15)))),
         // ...but must confirm it when asked.
-        (c.server_no_context_takeover(true), &[b"permessage-deflate; server_no_context_takeover"], Ok(Some(params(true, false, 15, 15)))),
+        (
+            c.server_no_context_takeover(true),
+            &[b"permessage-deflate; server_no_context_takeover"],
+            Ok(Some(params(true, false, 15, 15))),
+        ),
         (c.server_no_context_takeover(true), &[b"permessage-deflate"], Err(UnsupportedConfiguration)),
         // §7.1.1.2: a client must support client_no_context_takeover, and
         // keeps to what it announced.
@@ -206,17 +215,37 @@ fn client_checks_the_answer() {
         // §7.1.2.1: the server's window, the same or smaller than requested.
         (c, &[b"permessage-deflate; server_max_window_bits=10"], Ok(Some(params(false, false, 10, 15)))),
         (c, &[b"permessage-deflate; server_max_window_bits=8"], Ok(Some(params(false, false, 8, 15)))),
-        (c.server_max_window_bits(10), &[b"permessage-deflate; server_max_window_bits=10"], Ok(Some(params(false, false, 10, 15)))),
-        (c.server_max_window_bits(10), &[b"permessage-deflate; server_max_window_bits=9"], Ok(Some(params(false, false, 9, 15)))),
-        (c.server_max_window_bits(10), &[b"permessage-deflate; server_max_window_bits=11"], Err(UnsupportedConfiguration)),
+        (
+            c.server_max_window_bits(10),
+            &[b"permessage-deflate; server_max_window_bits=10"],
+            Ok(Some(params(false, false, 10, 15))),
+        ),
+        (
+            c.server_max_window_bits(10),
+            &[b"permessage-deflate; server_max_window_bits=9"],
+            Ok(Some(params(false, false, 9, 15))),
+        ),
+        (
+            c.server_max_window_bits(10),
+            &[b"permessage-deflate; server_max_window_bits=11"],
+            Err(UnsupportedConfiguration),
+        ),
         (c.server_max_window_bits(10), &[b"permessage-deflate"], Err(UnsupportedConfiguration)),
         // §7.1.2.2: the client's window, any value when offered without one,
         // the same or smaller when offered with one.
         (c, &[b"permessage-deflate; client_max_window_bits=9"], Ok(Some(params(false, false, 15, 9)))),
         (c, &[b"permessage-deflate; client_max_window_bits=8"], Ok(Some(params(false, false, 15, 8)))),
         (c.client_max_window_bits(10), &[b"permessage-deflate"], Ok(Some(params(false, false, 15, 10)))),
-        (c.client_max_window_bits(10), &[b"permessage-deflate; client_max_window_bits=9"], Ok(Some(params(false, false, 15, 9)))),
-        (c.client_max_window_bits(10), &[b"permessage-deflate; client_max_window_bits=12"], Err(UnsupportedConfiguration)),
+        (
+            c.client_max_window_bits(10),
+            &[b"permessage-deflate; client_max_window_bits=9"],
+            Ok(Some(params(false, false, 15, 9))),
+        ),
+        (
+            c.client_max_window_bits(10),
+            &[b"permessage-deflate; client_max_window_bits=12"],
+            Err(UnsupportedConfiguration),
+        ),
         // An answer names the client's window.
         (c, &[b"permessage-deflate; client_max_window_bits"], Err(InvalidParameterValue)),
         // §7: unknown, invalid, repeated parameters.
@@ -238,7 +267,12 @@ fn client_checks_the_answer() {
     ];
     for (config, answer, expected) in table {
         let got = client_accept(config, answer);
-        assert_eq!(&got, expected, "{config:?} {:?}", answer.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>());
+        assert_eq!(
+            &got,
+            expected,
+            "{config:?} {:?}",
+            answer.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>()
+        );
     }
 }
 

@@ -22,13 +22,17 @@
 //!   the two halves for our [`Role`](crate::Role): a [`Compressor`] for what
 //!   we send and a [`Decompressor`] for what we receive.
 //!
-//! Nothing here does I/O or knows about frames. A codec built on it would:
-//! send a data message of at least [`DeflateConfig::get_min_size`] bytes
-//! compressed, with RSV1 on its first frame only, and never compress control
-//! frames (RFC 7692 §6.1); on receipt, accept RSV1 only on the first frame of
-//! a data message, feed every frame's payload to
-//! [`Decompressor::decompress`] with the message size limit, and call
-//! [`Decompressor::finish_message`] after the final frame.
+//! Nothing here does I/O or knows about frames. The connection uses it so:
+//! [`Upgrader::deflate`](crate::Upgrader::deflate) and
+//! [`Connector::deflate`](crate::Connector::deflate) negotiate; the write
+//! half sends each data message of at least [`DeflateConfig::get_min_size`]
+//! bytes compressed, with RSV1 set, unless
+//! [`WriteHalf::set_compression`](crate::WriteHalf::set_compression) turned
+//! it off, and never compresses control frames (RFC 7692 §6.1); the decoder
+//! accepts RSV1 only on the first frame of a data message (1002 otherwise),
+//! inflates each frame as it completes within `Limits::max_message_size`
+//! of output (1009 beyond it, 1007 for data that is not DEFLATE), and
+//! validates text on the inflated bytes.
 //!
 //! # Memory per connection
 //!

@@ -264,18 +264,18 @@ impl MessageDecoder {
 }
 
 /// Payloads up to this size get their whole remainder reserved at once (one
-/// allocation, no copy as they arrive); beyond it the buffer grows with the
-/// data actually received. So a header alone can make a connection reserve
-/// at most `min(max_frame_size, 1 MiB)`; servers that must hold many
-/// untrusted connections in little memory lower `Limits::max_frame_size`.
-const EXACT_RESERVE_MAX: usize = 1024 * 1024;
+/// allocation, no copy as they arrive).
+const EXACT_RESERVE_MAX: usize = 64 * 1024;
 
-/// Makes room for `missing` more payload bytes: all of it when that is small,
-/// otherwise geometrically (at least doubling what is buffered), which keeps
-/// the copying on growth linear in the bytes received.
+/// Makes room for `missing` more payload bytes: all of it when that is
+/// small, otherwise as much as is already buffered (doubling), so the
+/// copying on growth stays linear in the bytes received and what a frame
+/// makes us allocate stays proportional to what the peer actually sent: a
+/// header alone announcing a huge payload costs at most
+/// [`EXACT_RESERVE_MAX`], not the announced size (many hostile connections
+/// could otherwise each claim the frame limit for the price of 14 bytes).
 fn reserve_for_payload(src: &mut BytesMut, missing: usize) {
-    let step = if missing <= EXACT_RESERVE_MAX { missing } else { EXACT_RESERVE_MAX.max(src.len()).min(missing) };
-    src.reserve(step);
+    src.reserve(missing.min(EXACT_RESERVE_MAX.max(src.len())));
 }
 
 #[cfg(test)]

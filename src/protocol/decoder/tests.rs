@@ -212,3 +212,19 @@ fn large_frames_arriving_in_pieces_decode_intact() {
     }
     assert_eq!(got, Some(Message::binary(payload)));
 }
+
+/// Within the limits too, a header alone costs little: a 16 MiB frame
+/// announced with nothing behind it reserves at most the exact-reservation
+/// bound, and the buffer then grows with what actually arrives.
+#[test]
+fn allowed_large_announcement_reserves_in_proportion_to_data() {
+    let mut dec = MessageDecoder::new(Role::Client, Limits::default());
+    let mut wire = b"\x82\x7F".to_vec();
+    wire.extend_from_slice(&(16u64 << 20).to_be_bytes());
+    let mut buf = BytesMut::from(&wire[..]);
+    assert!(dec.decode(&mut buf).unwrap().is_none());
+    assert!(buf.capacity() <= 2 * super::EXACT_RESERVE_MAX, "reserved {}", buf.capacity());
+    buf.extend_from_slice(&[0u8; 100_000]);
+    assert!(dec.decode(&mut buf).unwrap().is_none());
+    assert!(buf.capacity() <= 2 * buf.len() + 2 * super::EXACT_RESERVE_MAX, "cap {} len {}", buf.capacity(), buf.len());
+}

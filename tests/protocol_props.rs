@@ -310,6 +310,61 @@ proptest! {
     }
 }
 
+/// The check of the crate's one `unsafe` block (compressed text needs the
+/// `deflate` feature).
+#[cfg(feature = "deflate")]
+mod safe_twin {
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The safe twin of `Utf8Bytes::as_str` (the crate's one `unsafe`
+        /// block, `from_utf8_unchecked`): whatever text message the decoder
+        /// yields from arbitrary bytes split into arbitrary fragments, plain or
+        /// compressed, std's checked conversion accepts the same bytes, and the
+        /// decoder yields a text message exactly when they are valid UTF-8.
+        #[test]
+        fn decoded_text_is_exactly_what_std_accepts(
+            data in maybe_utf8(),
+            split in prop::collection::vec(any::<Index>(), 0..4),
+            compressed in any::<bool>(),
+        ) {
+            let at = cuts(&split, data.len());
+            let mut decoder = MessageDecoder::new(Role::Client, Limits::default());
+            let payloads: Vec<Vec<u8>> = if compressed {
+                decoder.set_decompressor(silverback::deflate::Decompressor::new(15, false));
+                let mut out = BytesMut::new();
+                silverback::deflate::Compressor::new(1, 15, false).unwrap().compress(&data, &mut out);
+                let cut = out.len() / 2;
+                vec![out[..cut].to_vec(), out[cut..].to_vec()]
+            } else {
+                pieces(&data, &at).into_iter().map(<[u8]>::to_vec).collect()
+            };
+            let mut wire = BytesMut::new();
+            for (i, payload) in payloads.iter().enumerate() {
+                let header = FrameHeader {
+                    fin: i + 1 == payloads.len(),
+                    rsv: if compressed && i == 0 { silverback::protocol::RSV1 } else { 0 },
+                    opcode: if i == 0 { OpCode::Text } else { OpCode::Continuation },
+                    mask: None,
+                    payload_len: payload.len() as u64,
+                };
+                silverback::protocol::encode_frame(&mut wire, &header, payload);
+            }
+            let valid = std::str::from_utf8(&data).is_ok();
+            match decoder.decode(&mut wire) {
+                Ok(Some(Message::Text(text))) => {
+                    prop_assert!(valid);
+                    prop_assert_eq!(text.as_str(), std::str::from_utf8(&data).unwrap());
+                }
+                Err(silverback::Error::Protocol(ProtocolError::InvalidUtf8)) => prop_assert!(!valid),
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The decoder on hostile input.
 

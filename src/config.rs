@@ -90,6 +90,9 @@ pub struct Config {
     write_buffer_size: usize,
     read_buffer_size: usize,
     close_timeout: Duration,
+    ping_interval: Option<Duration>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     #[cfg(feature = "deflate")]
     deflate: Option<crate::DeflateConfig>,
 }
@@ -152,6 +155,60 @@ impl Config {
         self.deflate
     }
 
+    /// Keepalive: send a ping whenever nothing has arrived from the peer for
+    /// `interval` (RFC 6455 §5.5.2). The pong, like any frame, counts as
+    /// arriving. Off by default. Pings are sent by the [`ReadHalf`] (or
+    /// the unsplit stream) while it is being polled, as pongs are.
+    ///
+    /// [`ReadHalf`]: crate::ReadHalf
+    #[must_use]
+    pub const fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = Some(interval);
+        self
+    }
+
+    /// Read deadline ("idle timeout"): when nothing at all has arrived from
+    /// the peer for `timeout`, the connection is failed: the stream yields
+    /// [`Error::Timeout`](crate::Error::Timeout) and sends close 1001 (going
+    /// away) if it still can. Off by default. With
+    /// [`ping_interval`](Config::ping_interval) shorter than this, a live
+    /// peer's pongs keep the connection open (gorilla/websocket's pong-wait
+    /// pattern).
+    #[must_use]
+    pub const fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
+    /// Write deadline: a flush that cannot complete within `timeout` (the
+    /// peer does not read) fails the connection with
+    /// [`Error::Timeout`](crate::Error::Timeout); later sends return it too.
+    /// Off by default (a slow peer then only slows the writer down, through
+    /// backpressure).
+    #[must_use]
+    pub const fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = Some(timeout);
+        self
+    }
+
+    /// The keepalive ping interval, if any.
+    #[must_use]
+    pub const fn get_ping_interval(&self) -> Option<Duration> {
+        self.ping_interval
+    }
+
+    /// The read deadline, if any.
+    #[must_use]
+    pub const fn get_read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// The write deadline, if any.
+    #[must_use]
+    pub const fn get_write_timeout(&self) -> Option<Duration> {
+        self.write_timeout
+    }
+
     /// The configured limits.
     #[must_use]
     pub const fn get_limits(&self) -> Limits {
@@ -184,6 +241,9 @@ impl Default for Config {
             write_buffer_size: Self::DEFAULT_WRITE_BUFFER_SIZE,
             read_buffer_size: Self::DEFAULT_READ_BUFFER_SIZE,
             close_timeout: Self::DEFAULT_CLOSE_TIMEOUT,
+            ping_interval: None,
+            read_timeout: None,
+            write_timeout: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }

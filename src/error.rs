@@ -35,7 +35,11 @@ pub enum Error {
     /// The connection is closed: the closing handshake finished, or a close
     /// frame was already sent and no more data may follow it.
     Closed,
-    /// The closing handshake did not finish within the configured time.
+    /// A deadline passed: the closing handshake did not finish within
+    /// `Config::close_timeout`, nothing arrived within
+    /// `Config::read_timeout`, or a flush did not finish within
+    /// `Config::write_timeout`. The last two fail the connection (close
+    /// 1001 is sent if it still can be).
     Timeout,
 }
 
@@ -129,6 +133,8 @@ impl Error {
             | Error::Capacity(CapacityError::InflatedMessageTooLarge { .. }) => {
                 Some(CloseCode::MESSAGE_TOO_BIG)
             }
+            // A peer that went silent (or stopped reading): we are going away.
+            Error::Timeout => Some(CloseCode::GOING_AWAY),
             _ => None,
         }
     }
@@ -161,7 +167,7 @@ impl fmt::Display for Error {
             Error::Capacity(_) => f.write_str("websocket limit exceeded"),
             Error::Handshake(_) => f.write_str("websocket handshake failed"),
             Error::Closed => f.write_str("connection closed"),
-            Error::Timeout => f.write_str("closing handshake timed out"),
+            Error::Timeout => f.write_str("timed out"),
         }
     }
 }
@@ -273,6 +279,7 @@ mod tests {
             (ProtocolError::CompressedControlOrContinuation.into(), Some(1002)),
             (ProtocolError::InvalidCompressedData.into(), Some(1007)),
             (CapacityError::InflatedMessageTooLarge { max: 8 }.into(), Some(1009)),
+            (Error::Timeout, Some(1001)),
             (Error::Closed, None),
         ];
         for (err, code) in table {

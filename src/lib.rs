@@ -7,6 +7,7 @@ pub mod protocol;
 
 mod codec;
 mod config;
+mod control;
 mod error;
 mod handshake;
 mod message;
@@ -19,6 +20,7 @@ mod write_queue;
 
 pub use codec::Codec;
 pub use config::{Config, Limits};
+pub use control::Control;
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
 pub use error::{CapacityError, Error, ProtocolError, Result};

@@ -12,6 +12,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
 
@@ -49,19 +50,66 @@ impl Wake for WriteWakers {
     }
 }
 
-/// What both halves own together.
+/// What both halves (and any [`Control`](crate::Control) handles) own
+/// together.
 #[derive(Debug)]
 pub(crate) struct Shared<S> {
     core: Mutex<Core<S>>,
     wakers: Arc<WriteWakers>,
     write_waker: Waker,
+    /// The task polling the read half, woken when a control handle queued
+    /// a frame for it to write.
+    read_task: AtomicWaker,
+    /// Set when a frame the read half writes (a pong, a close echo, a
+    /// control handle's ping or close) is queued; lets the read half skip
+    /// the lock while nothing is owed.
+    replies_owed: AtomicBool,
+    /// Set by a control handle when it queued a frame, cleared by the read
+    /// half when it notices: closes the race with the read half going to
+    /// sleep just as the frame is queued.
+    handed: AtomicBool,
 }
 
 impl<S> Shared<S> {
     pub(crate) fn new(core: Core<S>) -> Self {
         let wakers = Arc::new(WriteWakers::default());
         let write_waker = Waker::from(wakers.clone());
-        Shared { core: Mutex::new(core), wakers, write_waker }
+        Shared {
+            core: Mutex::new(core),
+            wakers,
+            write_waker,
+            read_task: AtomicWaker::new(),
+            replies_owed: AtomicBool::new(false),
+            handed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records the read half's task, for [`Shared::hand_to_reader`].
+    pub(crate) fn register_reader(&self, cx: &Context<'_>) {
+        self.read_task.register(cx.waker());
+    }
+
+    /// Whether a frame is queued for the read half to write.
+    pub(crate) fn replies_owed(&self) -> bool {
+        self.replies_owed.load(Ordering::Acquire)
+    }
+
+    /// Records whether frames are still owed, after the read half wrote.
+    pub(crate) fn set_replies_owed(&self, owed: bool) {
+        self.replies_owed.store(owed, Ordering::Release);
+    }
+
+    /// A frame was queued for the read half to write: flag it and wake the
+    /// read half's task.
+    pub(crate) fn hand_to_reader(&self) {
+        self.replies_owed.store(true, Ordering::Release);
+        self.handed.store(true, Ordering::Release);
+        self.read_task.wake();
+    }
+
+    /// Whether a control handle queued a frame since the last call.
+    pub(crate) fn take_handed(&self) -> bool {
+        self.handed.load(Ordering::Relaxed) && self.handed.swap(false, Ordering::AcqRel)
     }
 
     /// Locks the core. A panic in another half while it held the lock leaves
@@ -195,6 +243,25 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     fn push_reply(&mut self, opcode: OpCode, payload: &Bytes) {
         self.push_frame(opcode, payload);
         self.reply_mark = self.queue.queued();
+    }
+
+    /// Queues a ping of ours (keepalive or a control handle) as a frame the
+    /// read half writes. Fails once the connection is closing or failed.
+    pub(crate) fn push_ping(&mut self, payload: &Bytes) -> Result<()> {
+        self.check_writable()?;
+        if payload.len() > 125 {
+            return Err(crate::CapacityError::ControlFrameTooLong { len: payload.len() }.into());
+        }
+        self.push_reply(OpCode::Ping, payload);
+        Ok(())
+    }
+
+    /// Queues our close frame (unless one was sent) as a frame the read half
+    /// writes, for a control handle.
+    pub(crate) fn push_close_reply(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
+        self.push_close(frame)?;
+        self.reply_mark = self.queue.queued();
+        Ok(())
     }
 
     /// A ping arrived: remember to answer it (RFC 6455 §5.5.2).

@@ -25,16 +25,16 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Decoder;
 use tokio_util::io::poll_read_buf;
 
 use crate::error::{Error, ProtocolError, Result};
-use crate::protocol::CloseFrame;
+use crate::protocol::{CloseFrame, Keepalive, KeepaliveAction};
 use crate::shared::{Half, Shared};
 use crate::stream::WebSocketStream;
 use crate::{Codec, Message, PreparedMessage};
@@ -97,9 +97,28 @@ pub struct ReadHalf<S> {
     close_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     state: ReadState,
-    /// Set when this half handed the core a ping or close to answer; lets
-    /// the common case skip the lock. Only the reader creates replies.
-    owes_reply: bool,
+    /// Keepalive pings and the read deadline, when configured.
+    keepalive: Option<Box<KeepaliveTimer>>,
+}
+
+/// The keepalive state machine and its timer.
+#[derive(Debug)]
+struct KeepaliveTimer {
+    state: Keepalive,
+    sleep: Pin<Box<Sleep>>,
+}
+
+/// The keepalive timer for `config`, if it asks for pings or a deadline.
+fn keepalive_timer(config: &crate::Config) -> Option<Box<KeepaliveTimer>> {
+    let (ping, deadline) = (config.get_ping_interval(), config.get_read_timeout());
+    if ping.is_none() && deadline.is_none() {
+        return None;
+    }
+    let now = Instant::now();
+    Some(Box::new(KeepaliveTimer {
+        state: Keepalive::new(ping, deadline, now.into_std()),
+        sleep: Box::pin(tokio::time::sleep_until(now)),
+    }))
 }
 
 /// The sending half of a [`WebSocketStream`]: a `Sink<Message, Error = Error>`.
@@ -123,6 +142,9 @@ pub struct WriteHalf<S> {
     /// reaches `batch`.
     unflushed: usize,
     batch: usize,
+    /// `Config::write_timeout`, and the timer of the flush in progress.
+    write_timeout: Option<Duration>,
+    write_timer: Option<Pin<Box<Sleep>>>,
     /// permessage-deflate's send side, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::deflate::Outgoing>>,
@@ -145,7 +167,7 @@ impl<S> ReadHalf<S> {
             close_timeout: config.get_close_timeout(),
             timer: None,
             state: ReadState::Open,
-            owes_reply: false,
+            keepalive: keepalive_timer(config),
         }
     }
 
@@ -171,6 +193,12 @@ impl<S> ReadHalf<S> {
         self.close_timeout
     }
 
+    /// A handle that pings or closes this connection from any task.
+    #[must_use]
+    pub fn control(&self) -> crate::Control<S> {
+        crate::Control::new(self.shared.clone())
+    }
+
     /// Whether both halves belong to the same connection.
     pub fn is_pair_of(&self, write: &WriteHalf<S>) -> bool {
         Arc::ptr_eq(&self.shared, &write.shared)
@@ -180,7 +208,7 @@ impl<S> ReadHalf<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// Writes pending pongs / close echoes without waiting for the transport.
     fn push_replies(&mut self, cx: &Context<'_>) -> Result<()> {
-        if !self.owes_reply {
+        if !self.shared.replies_owed() {
             return Ok(());
         }
         let mut core = self.shared.lock();
@@ -190,7 +218,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                 return Err(Error::Io(e));
             }
         }
-        self.owes_reply = core.has_pending_reply();
+        self.shared.set_replies_owed(core.has_pending_reply());
         Ok(())
     }
 
@@ -219,6 +247,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         let timeout = self.close_timeout;
         let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         timer.as_mut().poll(cx)
+    }
+
+    /// Reads more bytes, or acts on the keepalive timer while none come:
+    /// queues a ping (then reports progress so that it is written), or
+    /// fails the connection at the read deadline. `Ok(false)` means end of
+    /// stream.
+    fn poll_read_or_keepalive(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        let read = self.poll_read_more(cx).map_err(Error::Io);
+        if read.is_pending() {
+            // About to sleep: a control handle that queues a frame must be
+            // able to wake this task to write it.
+            self.shared.register_reader(cx);
+            if self.shared.take_handed() {
+                return Poll::Ready(Ok(true));
+            }
+        }
+        let Some(keepalive) = self.keepalive.as_deref_mut() else { return read };
+        if let Poll::Ready(Ok(true)) = read {
+            keepalive.state.on_activity(Instant::now().into_std());
+            return read;
+        }
+        if read.is_ready() {
+            return read;
+        }
+        loop {
+            let Some(deadline) = keepalive.state.deadline() else { return Poll::Pending };
+            let deadline = Instant::from_std(deadline);
+            if keepalive.sleep.deadline() != deadline {
+                keepalive.sleep.as_mut().reset(deadline);
+            }
+            ready!(keepalive.sleep.as_mut().poll(cx));
+            match keepalive.state.on_timer(Instant::now().into_std()) {
+                KeepaliveAction::Wait => {}
+                KeepaliveAction::Ping => {
+                    // A closing or failed connection sends no more pings;
+                    // its own deadline still applies.
+                    if self.shared.lock().push_ping(&Bytes::new()).is_ok() {
+                        self.shared.set_replies_owed(true);
+                    }
+                    return Poll::Ready(Ok(true));
+                }
+                KeepaliveAction::Expire => return Poll::Ready(Err(Error::Timeout)),
+            }
+        }
     }
 
     /// Reads more bytes. `Ok(false)` means end of stream.
@@ -276,7 +348,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
                 Ok(Some(msg)) => match &msg {
                     Message::Ping(payload) => {
                         this.shared.lock().handle_ping(payload.clone());
-                        this.owes_reply = true;
+                        this.shared.set_replies_owed(true);
                         if let Err(e) = this.push_replies(cx) {
                             this.fail(e);
                             continue;
@@ -289,11 +361,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
                     }
                     _ => return Poll::Ready(Some(Ok(msg))),
                 },
-                Ok(None) => match ready!(this.poll_read_more(cx)) {
+                Ok(None) => match ready!(this.poll_read_or_keepalive(cx)) {
                     Ok(true) => {}
                     Ok(false) if this.shared.lock().is_close_done() => this.state = ReadState::Done,
                     Ok(false) => this.fail(ProtocolError::UnexpectedEof.into()),
-                    Err(e) => this.fail(Error::Io(e)),
+                    Err(e) => this.fail(e),
                 },
                 Err(e) => this.fail(e),
             }
@@ -313,9 +385,17 @@ impl<S> WriteHalf<S> {
             shared,
             unflushed: 0,
             batch: config.get_write_buffer_size(),
+            write_timeout: config.get_write_timeout(),
+            write_timer: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
+    }
+
+    /// A handle that pings or closes this connection from any task.
+    #[must_use]
+    pub fn control(&self) -> crate::Control<S> {
+        crate::Control::new(self.shared.clone())
     }
 
     /// Compresses data messages from now on (permessage-deflate was
@@ -407,7 +487,20 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut core = self.shared.lock();
         let mut wcx = self.shared.write_context(Half::Writer, cx);
-        let result = ready!(core.poll_flush(&mut wcx));
+        let result = match core.poll_flush(&mut wcx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let Some(timeout) = self.write_timeout else { return Poll::Pending };
+                let timer = self.write_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                ready!(timer.as_mut().poll(cx));
+                // The peer stopped reading: fail the connection (RFC 6455
+                // §7.1.7), so that every later send reports it too.
+                self.write_timer = None;
+                core.handle_failure(&Error::Timeout);
+                return Poll::Ready(Err(Error::Timeout));
+            }
+        };
+        self.write_timer = None;
         Poll::Ready(match (core.fatal(), result) {
             (Some(e), _) => Err(e),
             (None, r) => {

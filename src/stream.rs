@@ -109,6 +109,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.write.set_compression(enabled);
     }
 
+    /// A handle that pings or closes this connection from any task; see
+    /// [`Control`](crate::Control).
+    #[must_use]
+    pub fn control(&self) -> crate::Control<S> {
+        self.write.control()
+    }
+
     /// Whether the following data messages are compressed (those long
     /// enough): permessage-deflate was negotiated and compression is on.
     #[must_use]

@@ -558,7 +558,10 @@ async fn silverback_server(tools: &Tools, peer: Peer, sc: &Scenario) -> Result<S
 }
 
 /// The next text or binary message, skipping pings and pongs.
-async fn next_data(ws: &mut silverback::WebSocketStream<tokio::net::TcpStream>) -> Result<Message, String> {
+async fn next_data<S>(ws: &mut silverback::WebSocketStream<S>) -> Result<Message, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let next = async {
         loop {
             match ws.next().await {

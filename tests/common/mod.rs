@@ -123,7 +123,13 @@ impl RawFrame {
 /// Reads one frame, or `None` on a clean EOF before its first byte. Panics on
 /// a hang (after [`STEP`]) or an EOF inside a frame.
 pub async fn try_read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Option<RawFrame> {
-    tokio::time::timeout(STEP, async {
+    try_read_frame_within(r, STEP).await
+}
+
+/// [`try_read_frame`] with another bound than [`STEP`] (for tests on a
+/// paused clock that wait longer).
+pub async fn try_read_frame_within<R: AsyncRead + Unpin>(r: &mut R, limit: Duration) -> Option<RawFrame> {
+    tokio::time::timeout(limit, async {
         let mut b0 = [0u8; 1];
         if r.read(&mut b0).await.expect("peer read") == 0 {
             return None;

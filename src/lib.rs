@@ -5,6 +5,7 @@
 pub mod deflate;
 pub mod protocol;
 
+mod close_checks;
 mod codec;
 mod config;
 mod control;

@@ -41,6 +41,10 @@ pub enum Error {
     /// `Config::write_timeout`. The last two fail the connection (close
     /// 1001 is sent if it still can be).
     Timeout,
+    /// A value could not be turned into JSON, or a message's payload was
+    /// not the JSON expected (`json` feature). The connection is unaffected.
+    #[cfg(feature = "json")]
+    Json(serde_json::Error),
 }
 
 /// A violation of RFC 6455 by the peer.
@@ -155,6 +159,8 @@ impl Error {
             Error::Handshake(_) => Error::Closed,
             Error::Closed => Error::Closed,
             Error::Timeout => Error::Timeout,
+            #[cfg(feature = "json")]
+            Error::Json(e) => Error::Json(<serde_json::Error as serde::de::Error>::custom(e)),
         }
     }
 }
@@ -168,6 +174,8 @@ impl fmt::Display for Error {
             Error::Handshake(_) => f.write_str("websocket handshake failed"),
             Error::Closed => f.write_str("connection closed"),
             Error::Timeout => f.write_str("timed out"),
+            #[cfg(feature = "json")]
+            Error::Json(_) => f.write_str("json message error"),
         }
     }
 }
@@ -180,6 +188,8 @@ impl error::Error for Error {
             Error::Capacity(e) => Some(e),
             Error::Handshake(e) => Some(e),
             Error::Closed | Error::Timeout => None,
+            #[cfg(feature = "json")]
+            Error::Json(e) => Some(e),
         }
     }
 }

@@ -11,6 +11,8 @@ mod config;
 mod control;
 mod error;
 mod handshake;
+#[cfg(feature = "json")]
+mod json;
 mod message;
 mod prepared;
 mod shared;

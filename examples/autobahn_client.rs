@@ -4,6 +4,8 @@
 //! Asks `/getCaseCount`, runs every `/runCase?case=N&agent=AGENT` as an echo
 //! client, then asks for `/updateReports?agent=AGENT`.
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use silverback::{Config, DeflateConfig, Error, Limits, Message};
 
@@ -20,7 +22,11 @@ async fn main() -> Result<(), Error> {
             eprintln!("case {case}: {e}: {:?}", std::error::Error::source(&e));
         }
     }
-    let (mut ws, _) = silverback::connect(&format!("{base}/updateReports?agent={agent}")).await?;
+    // wstest writes every report before it answers this handshake, which
+    // takes minutes for the permessage-deflate cases on a slow machine.
+    let slow = Config::default().close_timeout(Duration::from_secs(600));
+    let connector = silverback::Connector::new().config(slow).handshake_timeout(Duration::from_secs(600));
+    let (mut ws, _) = connector.connect(&format!("{base}/updateReports?agent={agent}")).await?;
     ws.close(None).await?;
     println!("reports updated");
     Ok(())

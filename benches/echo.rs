@@ -1,6 +1,7 @@
 //! End-to-end echo benchmark: silverback against tokio-tungstenite,
 //! tokio-websockets, fastwebsockets and a raw TCP echo (the limit), all in
-//! one run, driven by the same neutral load generator.
+//! one run, driven by the same neutral load generator; with
+//! permessage-deflate (row 8), against yawc, sockudo-ws and wtx.
 //!
 //! `cargo bench --bench echo` (see PERFORMANCE.md for the environment
 //! variables). Each server runs in a child process (this binary re-executed
@@ -12,6 +13,8 @@
 //! smoke run and writes no file.
 
 // A crate root's modules live beside it, so point into `echo/`.
+#[path = "echo/deflate.rs"]
+mod deflate;
 #[path = "echo/loadgen.rs"]
 mod loadgen;
 #[path = "echo/report.rs"]
@@ -48,13 +51,21 @@ enum Scenario {
     Handshakes {
         connectors: usize,
     },
+    /// Echo of JSON-like text compressed with permessage-deflate; `size` is
+    /// the uncompressed size, the one the MB/s count.
+    Deflate {
+        conns: usize,
+        size: usize,
+        depth: usize,
+    },
 }
 
-const SCENARIOS: [(Row, Scenario); 8] = [
+const SCENARIOS: [(Row, Scenario); 9] = [
     (
         Row {
             label: "100 conns × 20 B binary, 1 in flight (msgs/s)",
             unit: Unit::MsgsPerSec,
+            deflate: false,
         },
         Scenario::Echo {
             conns: 100,
@@ -67,6 +78,7 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "100 conns × 20 B binary, 16 in flight (msgs/s)",
             unit: Unit::MsgsPerSec,
+            deflate: false,
         },
         Scenario::Echo {
             conns: 100,
@@ -79,6 +91,7 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "10 conns × 16 KiB binary (MB/s)",
             unit: Unit::MbPerSec,
+            deflate: false,
         },
         Scenario::Echo {
             conns: 10,
@@ -91,6 +104,7 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "10 conns × 16 KiB multi-byte UTF-8 text (MB/s)",
             unit: Unit::MbPerSec,
+            deflate: false,
         },
         Scenario::Echo {
             conns: 10,
@@ -103,6 +117,7 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "1 conn × 1 MiB binary (MB/s)",
             unit: Unit::MbPerSec,
+            deflate: false,
         },
         Scenario::Echo {
             conns: 1,
@@ -115,6 +130,7 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "server RSS per idle upgraded conn (KB, lower is better)",
             unit: Unit::KbPerConn,
+            deflate: false,
         },
         Scenario::RssIdle,
     ),
@@ -122,6 +138,7 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "… same conns after one 20 B echo each (KB, lower is better)",
             unit: Unit::KbPerConn,
+            deflate: false,
         },
         Scenario::RssAfterEcho,
     ),
@@ -129,10 +146,27 @@ const SCENARIOS: [(Row, Scenario); 8] = [
         Row {
             label: "handshakes/s (connect + upgrade + close, 16 connectors)",
             unit: Unit::PerSec,
+            deflate: false,
         },
         Scenario::Handshakes { connectors: 16 },
     ),
+    (
+        Row {
+            label: "10 conns × 16 KiB JSON-like text, permessage-deflate (MB/s)",
+            unit: Unit::MbPerSec,
+            deflate: true,
+        },
+        Scenario::Deflate {
+            conns: 10,
+            size: 16 * KIB,
+            depth: 1,
+        },
+    ),
 ];
+
+/// The row number (as in PERFORMANCE.md and `SB_BENCH_ROWS`) of each
+/// entry of [`SCENARIOS`]; both RSS rows are row 6.
+const ROW_NUMBERS: [usize; 9] = [1, 2, 3, 4, 5, 6, 6, 7, 8];
 
 /// Run settings, from the command line and the environment.
 #[derive(Debug)]
@@ -142,11 +176,16 @@ struct Settings {
     rounds: usize,
     rss_conns: usize,
     kinds: Vec<Kind>,
-    /// Selected rows, numbered 1–7 as in PERFORMANCE.md (6 = both RSS rows).
+    /// Selected rows, numbered 1–8 as in PERFORMANCE.md (6 = both RSS rows).
     rows: Vec<usize>,
 }
 
 impl Settings {
+    /// Whether entry `i` of [`SCENARIOS`] is selected.
+    fn selected(&self, i: usize) -> bool {
+        self.rows.contains(&ROW_NUMBERS[i])
+    }
+
     fn from_env(args: &[String]) -> Settings {
         let full = args.iter().any(|a| a == "--bench");
         let env_f64 = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
@@ -173,7 +212,7 @@ impl Settings {
                 .split(',')
                 .filter_map(|r| r.trim().parse().ok())
                 .collect(),
-            Err(_) => (1..=7).collect(),
+            Err(_) => (1..=8).collect(),
         };
         Settings {
             full,
@@ -262,9 +301,26 @@ fn main() {
         return; // `cargo test --list`: nothing to list.
     }
     wire::self_check();
-    let settings = Settings::from_env(&args);
+    deflate::self_check();
+    let mut settings = Settings::from_env(&args);
     if settings.kinds.is_empty() {
-        eprintln!("SB_BENCH_ONLY selects no server; names: raw, tungstenite(send), tungstenite(forward), tokio-websockets, fastwebsockets, silverback");
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "SB_BENCH_ONLY selects no server; names: {}",
+            names.join(", ")
+        );
+        std::process::exit(2);
+    }
+    // Start only the servers some selected row measures.
+    let measured_rows: Vec<Row> = (0..SCENARIOS.len())
+        .filter(|&i| settings.selected(i))
+        .map(|i| SCENARIOS[i].0)
+        .collect();
+    settings
+        .kinds
+        .retain(|&kind| measured_rows.iter().any(|row| row.applies(kind)));
+    if settings.kinds.is_empty() {
+        eprintln!("no server selected by SB_BENCH_ONLY is measured in the rows of SB_BENCH_ROWS");
         std::process::exit(2);
     }
 
@@ -312,8 +368,12 @@ fn main() {
 /// once, while each server process is fresh.
 async fn run_all(servers: &[Server], settings: &Settings) -> Results {
     let mut results = Results::default();
-    let selected = |i: usize| settings.rows.contains(&[1, 2, 3, 4, 5, 6, 6, 7][i]);
-    for server in servers.iter().filter(|_| selected(5)) {
+    let selected = |i: usize| settings.selected(i);
+    let rss_row = SCENARIOS[5].0;
+    for server in servers
+        .iter()
+        .filter(|s| selected(5) && rss_row.applies(s.target.kind))
+    {
         let (idle, used) = loadgen::idle_rss(server.target, settings.rss_conns).await;
         progress(&SCENARIOS[5].0, server.target.kind, &idle);
         progress(&SCENARIOS[6].0, server.target.kind, &used);
@@ -321,6 +381,10 @@ async fn run_all(servers: &[Server], settings: &Settings) -> Results {
         results.insert(6, server.target.kind, used);
     }
     for (i, (row, scenario)) in SCENARIOS.iter().enumerate().filter(|(i, _)| selected(*i)) {
+        let servers: Vec<&Server> = servers
+            .iter()
+            .filter(|s| row.applies(s.target.kind))
+            .collect();
         let mut rounds: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
         for _ in 0..settings.rounds {
             for (server, samples) in servers.iter().zip(&mut rounds) {
@@ -368,6 +432,12 @@ async fn measure(target: Target, row: Row, scenario: Scenario, timing: Timing) -
         Scenario::Handshakes { connectors } => {
             loadgen::handshakes(target, connectors, timing).await
         }
+        Scenario::Deflate { conns, size, depth } => {
+            let messages = deflate::Messages::new(size);
+            let mut s = loadgen::deflate_throughput(target, conns, &messages, depth, timing).await;
+            s.value *= size as f64 / 1e6;
+            s
+        }
     })
 }
 
@@ -384,6 +454,10 @@ fn progress(row: &Row, kind: Kind, s: &Sample) {
     } else {
         String::new()
     };
+    if s.declined {
+        eprintln!("{:<22} {:<62} {:>14}", kind.name(), row.label, "declined");
+        return;
+    }
     let spread = s
         .spread
         .map_or_else(String::new, |x| format!(" spread {:.0}%", x * 100.0));
@@ -416,13 +490,28 @@ fn preamble(settings: &Settings, pinned: bool) -> String {
         "tokio-tungstenite",
         "tokio-websockets",
         "fastwebsockets",
+        "yawc",
+        "sockudo-ws",
+        "wtx",
     ]
     .map(|name| format!("{name} {}", locked_version(name)))
     .join(", ");
+    let compressed = match SCENARIOS.iter().position(|(row, _)| row.deflate) {
+        Some(i) if settings.selected(i) => {
+            let messages = deflate::Messages::new(16 * KIB);
+            format!(
+                " Row 8 sends {} different JSON-like 16 KiB texts in rotation, each compressed \
+                 on its own at level 6 to 1/{:.1} of its size; servers compress at level 1.",
+                deflate::VARIANTS,
+                messages.client_ratio()
+            )
+        }
+        _ => String::new(),
+    };
     format!(
         "## silverback echo benchmark\n\n\
          {date}; {cores} × {cpu}; {}; each cell is the median of {} rounds of {:.2} s measured after {:.1} s warm-up; \
-         RSS over {} connections; silverback {}, {versions}.\n\n",
+         RSS over {} connections; silverback {}, {versions}.{compressed}\n\n",
         if pinned { "servers pinned to core 0, load generator to core 1" } else { "no pinning (one core)" },
         settings.rounds,
         settings.timing.measure.as_secs_f64(),

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::deflate;
 use crate::servers::Kind;
 use crate::wire::{self, FrameCounter, OP_BINARY};
 
@@ -62,6 +63,11 @@ pub struct Sample {
     /// Busy time of the server's core per echoed message or handshake, in
     /// µs: the server's cost even where the load generator is the limit.
     pub server_us_per_op: Option<f64>,
+    /// The server declined what the row needs (permessage-deflate): not a
+    /// failure, the cell is shown as not applicable.
+    pub declined: bool,
+    /// A remark for the report (what was negotiated, echo sizes).
+    pub detail: Option<String>,
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -107,6 +113,8 @@ impl Sample {
             error_count: rounds.iter().map(|s| s.error_count).sum(),
             spread: (median_value > 0.0).then(|| (max - min) / median_value),
             server_us_per_op: median(rounds.iter().filter_map(|s| s.server_us_per_op).collect()),
+            declined: rounds.iter().any(|s| s.declined),
+            detail: rounds.iter().find_map(|s| s.detail.clone()),
         }
     }
 }
@@ -159,16 +167,60 @@ async fn open_many(
     check: Option<(u8, &[u8])>,
     limit: Duration,
 ) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
+    open_many_with(n, limit, || open(target, check)).await
+}
+
+/// Runs `n` connection openers from `opener`, 32 at a time, within `limit`.
+async fn open_many_with<T, F, Fut>(n: usize, limit: Duration, opener: F) -> io::Result<Vec<T>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = io::Result<T>>,
+{
     let opened = tokio::time::timeout(
         limit,
         stream::iter(0..n)
-            .map(|_| open(target, check))
+            .map(|_| opener())
             .buffer_unordered(32)
             .collect::<Vec<_>>(),
     )
     .await
     .map_err(|_| io::Error::other(format!("opening {n} connections took over {limit:?}")))?;
     opened.into_iter().collect()
+}
+
+/// Pre-built client frames, sent in rotation: `cycle` different frames
+/// laid out back to back and repeated, so that any run of up to `depth`
+/// frames starting at any frame of the cycle is one contiguous slice (one
+/// write). With one frame this is the frame repeated `depth` times.
+#[derive(Debug)]
+pub struct Frames {
+    bytes: Vec<u8>,
+    /// Where each frame of `bytes` starts, plus the end.
+    starts: Vec<usize>,
+    cycle: usize,
+}
+
+impl Frames {
+    /// Lays out `cycle` (non-empty) for runs of up to `depth` frames.
+    pub fn new(cycle: &[Vec<u8>], depth: usize) -> Frames {
+        let repeats = (cycle.len() - 1 + depth).div_ceil(cycle.len());
+        let mut bytes = Vec::new();
+        let mut starts = vec![0];
+        for frame in std::iter::repeat_n(cycle, repeats).flatten() {
+            bytes.extend_from_slice(frame);
+            starts.push(bytes.len());
+        }
+        Frames {
+            bytes,
+            starts,
+            cycle: cycle.len(),
+        }
+    }
+
+    /// `n` (at most `depth`) frames starting at frame `first` of the cycle.
+    fn run(&self, first: usize, n: usize) -> &[u8] {
+        &self.bytes[self.starts[first]..self.starts[first + n]]
+    }
 }
 
 /// `conns` connections each keep `depth` copies of one message in flight;
@@ -197,16 +249,81 @@ pub async fn throughput(
             return sample;
         }
     };
-    let frame = wire::client_frame(opcode, payload);
-    let frame_len = frame.len();
-    let frames: Arc<[u8]> = frame.repeat(depth).into();
+    let frames = Frames::new(&[wire::client_frame(opcode, payload)], depth);
+    run_echoes(target, opened, frames, depth, timing, sample).await
+}
+
+/// The compressed row: `conns` connections that agreed to
+/// permessage-deflate each keep `depth` compressed messages in flight,
+/// cycling through `messages`; returns echoed messages per second. A server
+/// that declines the extension gives a sample marked `declined`.
+pub async fn deflate_throughput(
+    target: Target,
+    conns: usize,
+    messages: &deflate::Messages,
+    depth: usize,
+    timing: Timing,
+) -> Sample {
+    let mut sample = Sample::default();
+    let setup = async {
+        let opened = open_many_with(conns, Duration::from_secs(20), || {
+            deflate::open(target, messages)
+        })
+        .await?;
+        let agreed = &opened[0].agreed;
+        if let Some(other) = opened.iter().find(|o| o.agreed != *agreed) {
+            return Err(io::Error::other(format!(
+                "connections agreed differently: {:?} vs {:?}",
+                agreed.header, other.agreed.header
+            )));
+        }
+        let frames = messages
+            .frames(agreed.client_window)
+            .ok_or_else(|| io::Error::other("no frames for the agreed window"))?;
+        let (first, second) = opened[0].echo_sizes;
+        let detail = format!(
+            "agreed `{}`; echoes of the first two messages: {first} and {second} B compressed",
+            agreed.header
+        );
+        Ok((opened, Frames::new(&frames, depth), detail))
+    };
+    let (opened, frames, detail) = match setup.await {
+        Ok(ready) => ready,
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            sample.declined = true;
+            sample.detail = Some(e.to_string());
+            return sample;
+        }
+        Err(e) => {
+            sample.errors.push(format!("setup: {e}"));
+            sample.error_count = 1;
+            return sample;
+        }
+    };
+    sample.detail = Some(detail);
+    let opened = opened.into_iter().map(|o| (o.tcp, o.leftover)).collect();
+    run_echoes(target, opened, frames, depth, timing, sample).await
+}
+
+/// Drives every opened connection with `frames` for the warm-up and the
+/// measured window, and fills `sample` with the rate.
+async fn run_echoes(
+    target: Target,
+    opened: Vec<(TcpStream, Vec<u8>)>,
+    frames: Frames,
+    depth: usize,
+    timing: Timing,
+    mut sample: Sample,
+) -> Sample {
+    let conns = opened.len();
+    let frames = Arc::new(frames);
     let counts: Arc<[AtomicU64]> = (0..conns).map(|_| AtomicU64::new(0)).collect();
     let errors = Arc::new(Errors::default());
     let mut tasks = JoinSet::new();
     for (i, (tcp, leftover)) in opened.into_iter().enumerate() {
         let (frames, counts, errors) = (frames.clone(), counts.clone(), errors.clone());
         tasks.spawn(async move {
-            if let Err(e) = drive(tcp, leftover, &frames, frame_len, depth, &counts[i]).await {
+            if let Err(e) = drive(tcp, leftover, &frames, depth, &counts[i]).await {
                 errors.push(e);
             }
         });
@@ -241,15 +358,14 @@ fn per_op(server_cpu: Option<f64>, rate: f64) -> Option<f64> {
 async fn drive(
     tcp: TcpStream,
     leftover: Vec<u8>,
-    frames: &[u8],
-    frame_len: usize,
+    frames: &Frames,
     depth: usize,
     count: &AtomicU64,
 ) -> io::Result<()> {
     let (rd, wr) = tcp.into_split();
     let credit = Semaphore::new(depth);
     tokio::try_join!(
-        write_loop(wr, &credit, frames, frame_len, depth),
+        write_loop(wr, &credit, frames, depth),
         read_loop(rd, leftover, &credit, count)
     )?;
     Ok(())
@@ -258,10 +374,10 @@ async fn drive(
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     credit: &Semaphore,
-    frames: &[u8],
-    frame_len: usize,
+    frames: &Frames,
     depth: usize,
 ) -> io::Result<Infallible> {
+    let mut next = 0;
     loop {
         credit.acquire().await.expect("never closed").forget();
         let mut n = 1;
@@ -272,7 +388,8 @@ async fn write_loop(
             }
             n += 1;
         }
-        wr.write_all(&frames[..n * frame_len]).await?;
+        wr.write_all(frames.run(next, n)).await?;
+        next = (next + n) % frames.cycle;
     }
 }
 

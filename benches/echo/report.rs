@@ -43,6 +43,22 @@ pub struct Row {
     pub label: &'static str,
     /// How its figures are printed and compared.
     pub unit: Unit,
+    /// The compressed (permessage-deflate) row: only servers that support
+    /// it are measured; the others, the raw echo included, show "–".
+    pub deflate: bool,
+}
+
+impl Row {
+    /// Whether `kind` is measured in this row: the compressed row takes the
+    /// servers that support permessage-deflate, the others every server but
+    /// the peers added for the compressed row.
+    pub fn applies(&self, kind: Kind) -> bool {
+        if self.deflate {
+            kind.supports_deflate()
+        } else {
+            !kind.deflate_only()
+        }
+    }
 }
 
 /// Every measured cell, by row index and server.
@@ -64,7 +80,7 @@ impl Results {
     /// A figure that counts: measured without setup failure.
     fn value(&self, row: usize, kind: Kind) -> Option<f64> {
         self.get(row, kind)
-            .filter(|s| s.value > 0.0 || s.error_count == 0)
+            .filter(|s| !s.declined && (s.value > 0.0 || s.error_count == 0))
             .map(|s| s.value)
     }
 }
@@ -95,13 +111,18 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
 
     header(&mut out, &["silverback / limit", "silverback / best peer"]);
     let mut notes = Vec::new();
+    let mut details = Vec::new();
     let measured = |i: usize| Kind::ALL.into_iter().any(|k| results.get(i, k).is_some());
     for (i, row) in rows.iter().enumerate().filter(|(i, _)| measured(*i)) {
         let _ = write!(out, "| {} |", row.label);
         for kind in Kind::ALL {
+            if let Some(detail) = results.get(i, kind).and_then(|s| s.detail.as_ref()) {
+                details.push(format!("{} / {}: {detail}", kind.name(), row.label));
+            }
             let cell = match results.get(i, kind) {
-                None if kinds.contains(&kind) => "n/a".to_owned(),
+                None if kinds.contains(&kind) && row.applies(kind) => "n/a".to_owned(),
                 None => "–".to_owned(),
+                Some(s) if s.declined => "–".to_owned(),
                 Some(s) => {
                     let mut cell = row.unit.format(s.value);
                     if s.error_count > 0 || s.stalled > 0 {
@@ -144,8 +165,16 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
     out.push_str(
         "\nRatios are silverback's figure divided by the other's: above 1 is better \
          for silverback in every row except RSS, where below 1 is better. \
-         \"Best peer\" is the best of the four peer columns (the lowest, for RSS).\n",
+         \"Best peer\" is the best of the peer columns measured in the row (the lowest, \
+         for RSS). Yawc, sockudo-ws and wtx are measured in the compressed row only; \
+         servers without permessage-deflate show \"–\" there.\n",
     );
+    if !details.is_empty() {
+        out.push_str("\nNegotiated compression and compressed echo sizes:\n\n");
+        for d in &details {
+            let _ = writeln!(out, "- {d}");
+        }
+    }
 
     out.push_str(
         "\nCPU busy during each measured window, server core % / load-generator \

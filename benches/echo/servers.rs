@@ -3,6 +3,10 @@
 //! `SB_ECHO_SERVER=<kind>`) on a single-threaded Tokio runtime pinned to
 //! core 0, spawns one task per accepted connection, and prints its port on
 //! stdout. It exits when its stdin closes, so it never outlives the bench.
+//!
+//! Servers that accept permessage-deflate compress at level 1 with 32 KiB
+//! windows (silverback's defaults), so that the compressed row compares
+//! implementations doing the same work rather than different settings.
 
 use std::cell::RefCell;
 use std::future::ready;
@@ -30,18 +34,32 @@ pub enum Kind {
     /// fastwebsockets, `FragmentCollector` + `write_frame` as in its
     /// echo example; the HTTP upgrade is the bench's own minimal one.
     Fastwebsockets,
+    /// yawc (fastwebsockets-inspired, with permessage-deflate), upgraded
+    /// through hyper as its docs do, `next` + `send` per frame; measured in
+    /// the compressed row only.
+    Yawc,
+    /// sockudo-ws, `CompressedWebSocketStream` after a handshake made of its
+    /// own public pieces (as its axum integration does), `next` + `send` as
+    /// in its echo example; compressed row only.
+    SockudoWs,
+    /// wtx, `WebSocketAcceptor` with `Flate2`, `read_frame` + `write_frame`
+    /// on `split_mut` parts; compressed row only.
+    Wtx,
     /// silverback, exactly as `examples/echo_server.rs`.
     Silverback,
 }
 
 impl Kind {
     /// All kinds, in column order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Raw,
         Kind::TungsteniteSend,
         Kind::TungsteniteForward,
         Kind::TokioWebsockets,
         Kind::Fastwebsockets,
+        Kind::Yawc,
+        Kind::SockudoWs,
+        Kind::Wtx,
         Kind::Silverback,
     ];
 
@@ -53,6 +71,9 @@ impl Kind {
             Kind::TungsteniteForward => "tungstenite(forward)",
             Kind::TokioWebsockets => "tokio-websockets",
             Kind::Fastwebsockets => "fastwebsockets",
+            Kind::Yawc => "yawc",
+            Kind::SockudoWs => "sockudo-ws",
+            Kind::Wtx => "wtx",
             Kind::Silverback => "silverback",
         }
     }
@@ -72,6 +93,21 @@ impl Kind {
     /// Whether this is a WebSocket library rather than the raw limit.
     pub fn is_peer(self) -> bool {
         !matches!(self, Kind::Raw | Kind::Silverback)
+    }
+
+    /// Whether the server accepts permessage-deflate (the compressed row).
+    pub fn supports_deflate(self) -> bool {
+        matches!(
+            self,
+            Kind::Yawc | Kind::SockudoWs | Kind::Wtx | Kind::Silverback
+        )
+    }
+
+    /// Whether the server is measured in the compressed row only: the
+    /// peers added for it, not in the uncompressed rows so that those stay
+    /// comparable with earlier runs.
+    pub fn deflate_only(self) -> bool {
+        matches!(self, Kind::Yawc | Kind::SockudoWs | Kind::Wtx)
     }
 }
 
@@ -94,8 +130,13 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
         let listener = TcpListener::bind(addr).await?;
         println!("{}", listener.local_addr()?.port());
         io::stdout().flush()?;
-        // As examples/echo_server.rs: one upgrader shared by all connections.
-        let upgrader = Arc::new(silverback::Upgrader::new().allow_any_origin());
+        // As examples/echo_server.rs: one upgrader shared by all connections,
+        // accepting compression when a client offers it (only row 8 does).
+        let upgrader = Arc::new(
+            silverback::Upgrader::new()
+                .allow_any_origin()
+                .deflate(silverback::DeflateConfig::default()),
+        );
         loop {
             let (tcp, _) = listener.accept().await?;
             if let Err(e) = tcp.set_nodelay(true) {
@@ -111,6 +152,9 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
                 Kind::TungsteniteForward => spawn_conn(kind, verbose, tungstenite_forward(tcp)),
                 Kind::TokioWebsockets => spawn_conn(kind, verbose, tokio_websockets(tcp)),
                 Kind::Fastwebsockets => spawn_conn(kind, verbose, fastwebsockets(tcp)),
+                Kind::Yawc => spawn_conn(kind, verbose, yawc(tcp, verbose)),
+                Kind::SockudoWs => spawn_conn(kind, verbose, sockudo_ws(tcp)),
+                Kind::Wtx => spawn_conn(kind, verbose, wtx(tcp)),
                 Kind::Silverback => spawn_conn(kind, verbose, silverback(upgrader.clone(), tcp)),
             }
         }
@@ -171,6 +215,140 @@ async fn fastwebsockets(tcp: TcpStream) -> Result<(), BoxError> {
             fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
                 ws.write_frame(frame).await?;
             }
+            _ => {}
+        }
+    }
+}
+
+/// yawc's server side runs behind hyper: the request handler answers with
+/// `WebSocket::upgrade_with_options` and spawns the echo on the upgrade
+/// future, as in yawc's docs. Level 1 (`with_low_latency_compression`) and
+/// 2^15 windows: left unset, yawc answers a bare `client_max_window_bits`
+/// offer with the smallest window, 2^9. UTF-8 validation on, as RFC 6455
+/// requires and every other server here does.
+async fn yawc(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
+    let service = hyper::service::service_fn(
+        move |mut req: hyper::Request<hyper::body::Incoming>| async move {
+            let options = yawc::Options::default()
+                .with_low_latency_compression()
+                .with_client_max_window_bits(15)
+                .with_server_max_window_bits(15)
+                .with_utf8();
+            let (response, upgrade) = yawc::WebSocket::upgrade_with_options(&mut req, options)?;
+            spawn_conn(Kind::Yawc, verbose, yawc_echo(upgrade));
+            Ok::<_, yawc::WebSocketError>(response)
+        },
+    );
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades()
+        .await?;
+    Ok(())
+}
+
+async fn yawc_echo(upgrade: yawc::UpgradeFut) -> Result<(), BoxError> {
+    let mut ws = upgrade.await?;
+    while let Some(frame) = ws.next().await {
+        if matches!(frame.opcode(), yawc::frame::OpCode::Text | yawc::frame::OpCode::Binary) {
+            ws.send(frame).await?;
+        }
+    }
+    Ok(())
+}
+
+/// sockudo-ws's `WebSocketServer::accept` does not negotiate compression
+/// (only its axum integration does), so this builds the same handshake from
+/// its public pieces: `parse_request`, `negotiate_server_deflate`,
+/// `build_response`, then `CompressedWebSocketStream`. Level 1.
+async fn sockudo_ws(mut tcp: TcpStream) -> Result<(), BoxError> {
+    use sockudo_ws::handshake::{build_response, generate_accept_key, parse_request};
+    let policy = sockudo_ws::DeflateConfig {
+        compression_level: 1,
+        ..sockudo_ws::DeflateConfig::default()
+    };
+    let mut buf = bytes::BytesMut::with_capacity(4096);
+    let (deflate, leftover) = loop {
+        if tcp.read_buf(&mut buf).await? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+        if let Some((req, consumed)) = parse_request(&buf)? {
+            let negotiated = req
+                .extensions
+                .and_then(|offers| sockudo_ws::deflate::negotiate_server_deflate(offers, &policy));
+            let header = negotiated.as_ref().map(|n| n.to_response_header());
+            let response = build_response(&generate_accept_key(req.key), None, header.as_deref());
+            tcp.write_all(&response).await?;
+            break (negotiated.map(|n| n.config), buf.split_off(consumed).freeze());
+        }
+        if buf.len() > 16 * 1024 {
+            return Err("request head too large".into());
+        }
+    };
+    let leftover = (!leftover.is_empty()).then_some(leftover);
+    let config = sockudo_ws::Config::default();
+    match deflate {
+        Some(deflate) => {
+            let ws = sockudo_ws::CompressedWebSocketStream::server_with_leftover(
+                tcp, config, deflate, leftover,
+            );
+            sockudo_echo(ws).await
+        }
+        None => {
+            let ws = sockudo_ws::WebSocketStream::from_raw_with_leftover(
+                tcp,
+                sockudo_ws::Role::Server,
+                config,
+                leftover,
+            );
+            sockudo_echo(ws).await
+        }
+    }
+}
+
+/// As sockudo-ws's `simple_echo` example.
+async fn sockudo_echo<W>(mut ws: W) -> Result<(), BoxError>
+where
+    W: futures_util::Stream<Item = sockudo_ws::Result<sockudo_ws::Message>>
+        + futures_util::Sink<sockudo_ws::Message, Error = sockudo_ws::Error>
+        + Unpin,
+{
+    use sockudo_ws::Message;
+    while let Some(msg) = ws.next().await {
+        match msg? {
+            msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg).await?,
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// wtx with its flate2 compression (level 1, 2^15 windows both ways; its
+/// default is level 5 with 2^12 windows), echoing on `split_mut` parts so
+/// that a received frame can be written back without a copy.
+async fn wtx(tcp: TcpStream) -> Result<(), BoxError> {
+    use wtx::web_socket::compression::{Flate2, WindowBits};
+    use wtx::web_socket::{
+        CompressionLevel, DeflateConfig, OpCode, WebSocketAcceptor, WebSocketPayloadOrigin,
+    };
+    let config = DeflateConfig {
+        client_max_window_bits: WindowBits::Fifteen,
+        compression_level: CompressionLevel::One,
+        server_max_window_bits: WindowBits::Fifteen,
+    };
+    let mut ws = WebSocketAcceptor::default()
+        .compression(Flate2::from(config))
+        .accept(tcp)
+        .await?;
+    let mut buffer = wtx::collection::Vector::new();
+    let (mut common, mut reader, mut writer) = ws.split_mut();
+    loop {
+        let mut frame = reader
+            .read_frame(&mut buffer, &mut common, WebSocketPayloadOrigin::Adaptive)
+            .await?;
+        match frame.op_code() {
+            OpCode::Text | OpCode::Binary => writer.write_frame(&mut common, &mut frame).await?,
+            OpCode::Close => return Ok(()),
             _ => {}
         }
     }

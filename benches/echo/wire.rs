@@ -166,17 +166,28 @@ impl FrameCounter {
 /// Sends the upgrade request and reads the response head. Bytes read past
 /// the head are left in `buf`. A raw TCP echo "answers" with our request.
 pub async fn upgrade(tcp: &mut TcpStream, buf: &mut Vec<u8>, echo: bool) -> io::Result<()> {
-    tcp.write_all(UPGRADE_REQUEST).await?;
+    upgrade_with(tcp, buf, UPGRADE_REQUEST, echo).await.map(drop)
+}
+
+/// As [`upgrade`], with `request` as the upgrade request; returns the
+/// response head (without the final blank line), for its headers.
+pub async fn upgrade_with(
+    tcp: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+    echo: bool,
+) -> io::Result<String> {
+    tcp.write_all(request).await?;
     buf.clear();
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let expected: &[u8] = if echo { b"GET / " } else { b"HTTP/1.1 101" };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             if !buf.starts_with(expected) {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
                 return Err(io::Error::other(format!("upgrade refused: {head}")));
             }
             buf.drain(..end + 4);
-            return Ok(());
+            return Ok(head);
         }
         if buf.len() > MAX_HEAD {
             return Err(io::Error::other("response head too large"));
@@ -191,6 +202,16 @@ pub async fn upgrade(tcp: &mut TcpStream, buf: &mut Vec<u8>, echo: bool) -> io::
 /// its opcode and unmasked payload; used once per connection to check that
 /// the server really echoes.
 pub async fn read_frame(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u8, Vec<u8>)> {
+    let (first, payload) = read_frame_raw(tcp, buf).await?;
+    Ok((first & 0x0f, payload))
+}
+
+/// As [`read_frame`], but returns the frame's whole first header byte (FIN,
+/// RSV1–3 and opcode) instead of the opcode alone.
+pub async fn read_frame_raw(
+    tcp: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> io::Result<(u8, Vec<u8>)> {
     loop {
         let mut counter = FrameCounter::default();
         let head_len = buf.len().min(14);
@@ -208,9 +229,9 @@ pub async fn read_frame(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u
                         .enumerate()
                         .for_each(|(i, b)| *b ^= key[i % 4]);
                 }
-                let opcode = buf[0] & 0x0f;
+                let first = buf[0];
                 buf.drain(..end);
-                return Ok((opcode, payload));
+                return Ok((first, payload));
             }
         }
         if tcp.read_buf(buf).await? == 0 {

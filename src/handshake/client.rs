@@ -11,11 +11,13 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::accept_key::{accept_key, generate_key};
-use super::head::{deadline_after, read_head, within, HeadLimits};
-use super::settings::HeaderSettings;
 use super::extensions;
+use super::head::{deadline_after, read_head, within, HeadLimits};
+use super::proxy::{self, ProxyEnv, ProxySetting, ProxyUrl};
 use super::request::build_request;
 use super::response::{parse_response, validate_response};
+use super::settings::HeaderSettings;
+use super::tls::{self, MaybeTlsStream, TlsConfig};
 use super::url::WsUrl;
 use super::{HandshakeError, Response};
 use crate::error::Result;
@@ -35,17 +37,25 @@ const MANAGED: [HeaderName; 9] = [
     TRANSFER_ENCODING,
 ];
 
-/// Opens a WebSocket connection to `url` (`ws://host[:port][/path][?query]`)
-/// with the default [`Connector`]; returns the stream and the server's 101
-/// response (its header fields, e.g. the selected subprotocol).
+/// Opens a WebSocket connection to `url` (`ws://` or
+/// `wss://host[:port][/path][?query]`) with the default [`Connector`];
+/// returns the stream and the server's 101 response (its header fields,
+/// e.g. the selected subprotocol).
 ///
-/// `wss://` URLs fail with [`HandshakeError::TlsNotEnabled`] in this build;
+/// The connection goes through the HTTP proxy the environment names, if
+/// any (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`; see
+/// [`Connector::new`]). `wss://` needs the `rustls` feature and a root
+/// feature (`rustls-webpki-roots` or `rustls-native-roots`); without
+/// `rustls` it fails with [`HandshakeError::TlsNotEnabled`], and
 /// [`Connector::connect_on`] works over a TLS stream of your own.
+///
+/// The stream is a [`MaybeTlsStream`] whether or not TLS is built in, so
+/// code naming the type compiles the same with every feature set.
 ///
 /// # Cancellation safety
 ///
-/// Not cancel safe: dropping the future drops the connection. TCP connect
-/// and handshake together are bounded by
+/// Not cancel safe: dropping the future drops the connection. TCP connect,
+/// proxy tunnel, TLS and WebSocket handshakes together are bounded by
 /// [`Connector::DEFAULT_HANDSHAKE_TIMEOUT`].
 ///
 /// ```no_run
@@ -61,7 +71,7 @@ const MANAGED: [HeaderName; 9] = [
 /// # Ok(())
 /// # }
 /// ```
-pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response)> {
+pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
     Connector::new().connect(url).await
 }
 
@@ -93,6 +103,9 @@ pub struct Connector {
     handshake_timeout: Duration,
     max_head_size: usize,
     max_headers: usize,
+    proxy: ProxySetting,
+    /// The TLS configuration for `wss://`; `None` means the default one.
+    tls: Option<TlsConfig>,
 }
 
 impl Default for Connector {
@@ -110,7 +123,32 @@ impl Connector {
     pub const DEFAULT_MAX_HEADERS: usize = 64;
 
     /// A connector with the defaults: no subprotocol, no `Origin`, a 10 s
-    /// timeout, an 8 KiB response head with at most 64 header fields.
+    /// timeout, an 8 KiB response head with at most 64 header fields, the
+    /// default TLS roots for `wss://`, and the proxy the environment names.
+    ///
+    /// # Proxies from the environment
+    ///
+    /// Read at each connect, as curl reads them: for `wss://`,
+    /// `https_proxy` then `HTTPS_PROXY`, then `all_proxy`, `ALL_PROXY`; for
+    /// `ws://`, `http_proxy` then `HTTP_PROXY`, then `all_proxy`,
+    /// `ALL_PROXY`. The first non-empty one wins (lower case before upper
+    /// case). Its value is a proxy URL as [`Connector::proxy`] takes it.
+    ///
+    /// `no_proxy` (or else `NO_PROXY`) lists the destinations reached
+    /// directly: `*` for all, or a comma-separated list of host names
+    /// (each also covering its subdomains; a leading `.` is allowed), IP
+    /// addresses and CIDR blocks (`10.0.0.0/8`), each with an optional
+    /// `:port` that limits it to that port.
+    ///
+    /// Two rules are Go's rather than curl's: loopback destinations
+    /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`) never go through
+    /// an environment proxy, and `HTTP_PROXY` is ignored when
+    /// `REQUEST_METHOD` is set (in a CGI script it can come from a request
+    /// header: "httpoxy").
+    ///
+    /// [`Connector::proxy`] replaces the environment with one proxy,
+    /// [`Connector::no_proxy`] turns proxies off, [`Connector::proxy_env`]
+    /// reads the variables from elsewhere.
     #[must_use]
     pub fn new() -> Self {
         Connector {
@@ -119,6 +157,8 @@ impl Connector {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
             max_headers: Self::DEFAULT_MAX_HEADERS,
+            proxy: ProxySetting::Env(ProxyEnv::process()),
+            tls: None,
         }
     }
 
@@ -185,45 +225,152 @@ impl Connector {
         self
     }
 
-    /// Bounds TCP connect plus handshake ([`Connector::connect`]) or the
-    /// handshake alone ([`Connector::connect_on`]). Without a bound, a
-    /// server that accepts and never answers holds the caller forever.
-    /// `Duration::MAX` removes the limit.
+    /// Bounds TCP connect, proxy tunnel, TLS and WebSocket handshakes
+    /// together ([`Connector::connect`]) or the WebSocket handshake alone
+    /// ([`Connector::connect_on`]). Without a bound, a server or proxy that
+    /// accepts and never answers holds the caller forever. `Duration::MAX`
+    /// removes the limit.
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
-    /// The largest response head accepted, in bytes up to and including the
-    /// blank line. Bounds the memory a server can make the handshake buffer.
+    /// The largest response head accepted (the server's, and a proxy's
+    /// answer to `CONNECT`), in bytes up to and including the blank line.
+    /// Bounds the memory a server or proxy can make the handshake buffer.
     #[must_use]
     pub fn max_head_size(mut self, bytes: usize) -> Self {
         self.max_head_size = bytes;
         self
     }
 
-    /// The most header fields accepted in a response.
+    /// The most header fields accepted in a response (the server's, and a
+    /// proxy's answer to `CONNECT`).
     #[must_use]
     pub fn max_headers(mut self, count: usize) -> Self {
         self.max_headers = count;
         self
     }
 
-    /// Connects over TCP to the URL's host and port (TCP_NODELAY set) and
-    /// performs the handshake. See [`connect`].
-    pub async fn connect(&self, url: &str) -> Result<(WebSocketStream<TcpStream>, Response)> {
+    /// Connects through this HTTP proxy, whatever the environment says:
+    /// `http://[user[:password]@]host[:port][/]` (the scheme may be left
+    /// out; the port defaults to 1080, as in curl). User and password are
+    /// percent-decoded and sent as `Proxy-Authorization: Basic`.
+    ///
+    /// The connector opens a `CONNECT host:port` tunnel through the proxy
+    /// (RFC 9110 §9.3.6) and, for `wss://`, runs TLS with the server inside
+    /// it: the proxy sees the destination's name, never the traffic. A
+    /// proxy answering other than 2xx fails the connect with
+    /// [`HandshakeError::ProxyRefused`] and its status.
+    ///
+    /// A URL that does not parse makes every connect fail with
+    /// [`HandshakeError::InvalidProxyUrl`], or
+    /// [`HandshakeError::UnsupportedProxyScheme`] for `socks5://`,
+    /// `https://` and other schemes.
+    #[must_use]
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxy = ProxySetting::Fixed(ProxyUrl::parse(url));
+        self
+    }
+
+    /// Connects directly: no proxy, whatever the environment says.
+    #[must_use]
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Direct;
+        self
+    }
+
+    /// Takes the proxy from environment variables as `lookup` answers them
+    /// (called with names such as `"HTTPS_PROXY"`, at each connect) instead
+    /// of the process environment, with the rules of [`Connector::new`].
+    /// For settings kept elsewhere, and for tests that must not touch the
+    /// process environment.
+    ///
+    /// ```
+    /// use silverback::Connector;
+    ///
+    /// let connector = Connector::new().proxy_env(|name| match name {
+    ///     "HTTPS_PROXY" => Some("http://proxy.internal:3128".to_owned()),
+    ///     "NO_PROXY" => Some(".corp.example".to_owned()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(
+    ///     connector.proxy_for("wss://example.com/").unwrap().as_deref(),
+    ///     Some("http://proxy.internal:3128")
+    /// );
+    /// assert_eq!(connector.proxy_for("wss://git.corp.example/").unwrap(), None);
+    /// assert_eq!(connector.proxy_for("ws://example.com/").unwrap(), None);
+    /// ```
+    #[must_use]
+    pub fn proxy_env<F>(mut self, lookup: F) -> Self
+    where
+        F: Fn(&str) -> Option<String> + Send + Sync + 'static,
+    {
+        self.proxy = ProxySetting::Env(ProxyEnv::from_fn(lookup));
+        self
+    }
+
+    /// The proxy URL a connect to `url` would go through (as given to
+    /// [`Connector::proxy`] or found in the environment, credentials
+    /// included), or `None` for a direct connection. Fails as the connect
+    /// would for an invalid `url` or proxy URL.
+    pub fn proxy_for(&self, url: &str) -> Result<Option<String>, HandshakeError> {
         let url = WsUrl::parse(url)?;
-        if url.secure {
-            return Err(HandshakeError::TlsNotEnabled.into());
-        }
+        Ok(self.proxy.select(&url)?.map(|proxy| proxy.raw))
+    }
+
+    /// Uses this TLS configuration for `wss://` instead of the default one
+    /// (the roots the `rustls-webpki-roots` and `rustls-native-roots`
+    /// features select): your own roots, client certificates, a custom
+    /// verifier. Its ALPN list is replaced by `http/1.1` alone, the
+    /// protocol of the upgrade (in a copy made here, once).
+    ///
+    /// Build it with an explicit crypto provider, as silverback does, so
+    /// that it never depends on a process-wide default:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use silverback::rustls;
+    ///
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_root_certificates(rustls::RootCertStore::empty()) // add yours
+    ///     .with_no_client_auth();
+    /// let connector = silverback::Connector::new().tls_config(Arc::new(config));
+    /// # drop(connector);
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[must_use]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls::force_alpn(config));
+        self
+    }
+
+    /// Connects over TCP (TCP_NODELAY set) to the URL's host and port, or
+    /// to the proxy (see [`Connector::new`] and [`Connector::proxy`]) and
+    /// through its `CONNECT` tunnel; runs TLS for `wss://`; performs the
+    /// WebSocket handshake. See [`connect`].
+    ///
+    /// A TLS failure (an untrusted or wrongly named certificate...) is an
+    /// [`Error::Io`](crate::Error::Io) whose inner error is the
+    /// `rustls::Error`.
+    pub async fn connect(&self, url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
+        let url = WsUrl::parse(url)?;
+        let tls = if url.secure {
+            Some(tls::client_config(self.tls.as_ref())?)
+        } else {
+            None
+        };
         self.check()?;
+        let proxy = self.proxy.select(&url)?;
         let deadline = deadline_after(self.handshake_timeout);
-        let tcp = within(deadline, TcpStream::connect((url.host, url.port))).await??;
-        tcp.set_nodelay(true)?;
-        // Boxed: the handshake's state lives on the heap only while it runs,
-        // not inside the caller's task for the connection's whole life.
-        within(deadline, Box::pin(self.handshake(tcp, &url))).await?
+        // Boxed: the handshakes' state lives on the heap only while they
+        // run, not inside the caller's task for the connection's whole life.
+        let io = within(deadline, Box::pin(self.open(&url, proxy.as_ref(), tls))).await??;
+        within(deadline, Box::pin(self.handshake(io, &url))).await?
     }
 
     /// Performs the handshake over a stream the caller opened (a TLS stream,
@@ -243,12 +390,48 @@ impl Connector {
     {
         let url = WsUrl::parse(url)?;
         self.check()?;
-        within(deadline_after(self.handshake_timeout), Box::pin(self.handshake(io, &url))).await?
+        within(
+            deadline_after(self.handshake_timeout),
+            Box::pin(self.handshake(io, &url)),
+        )
+        .await?
     }
 
     /// Fails if the builder was given something invalid.
     fn check(&self) -> Result<(), HandshakeError> {
         self.extra.check()
+    }
+
+    /// The limits on a response head.
+    fn head_limits(&self) -> HeadLimits {
+        HeadLimits {
+            max_size: self.max_head_size,
+            max_headers: self.max_headers,
+        }
+    }
+
+    /// Opens the transport under the WebSocket handshake: TCP to the server
+    /// or to `proxy`, then the proxy's tunnel, then TLS when `tls` is given.
+    async fn open(
+        &self,
+        url: &WsUrl<'_>,
+        proxy: Option<&ProxyUrl>,
+        tls: Option<TlsConfig>,
+    ) -> Result<MaybeTlsStream> {
+        let tcp = match proxy {
+            None => TcpStream::connect((url.host, url.port)).await?,
+            Some(proxy) => {
+                let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port)).await?;
+                tcp.set_nodelay(true)?;
+                proxy::tunnel(&mut tcp, proxy, url, self.head_limits()).await?;
+                tcp
+            }
+        };
+        tcp.set_nodelay(true)?;
+        match tls {
+            None => Ok(MaybeTlsStream::Plain(tcp)),
+            Some(config) => tls::wrap(tcp, url.host, config).await,
+        }
     }
 
     /// Sends the request, reads and checks the response.
@@ -262,19 +445,27 @@ impl Connector {
     {
         let key = generate_key();
         let offer = extensions::client_offer(&self.config);
-        let request = build_request(url, &key, &self.extra.subprotocols, offer.as_deref(), &self.extra.headers);
+        let request = build_request(
+            url,
+            &key,
+            &self.extra.subprotocols,
+            offer.as_deref(),
+            &self.extra.headers,
+        );
         io.write_all(&request).await?;
         io.flush().await?;
 
-        let limits = HeadLimits {
-            max_size: self.max_head_size,
-            max_headers: self.max_headers,
-        };
+        let limits = self.head_limits();
         let (response, rest) = read_head(&mut io, self.max_head_size, |buf| {
             parse_response(buf, limits)
         })
         .await?;
-        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols, offer.is_some())?;
+        validate_response(
+            &response,
+            &accept_key(key.as_bytes()),
+            &self.extra.subprotocols,
+            offer.is_some(),
+        )?;
         let agreed = extensions::client_accept(&self.config, response.headers())?;
         let ws = extensions::into_stream(io, Role::Client, self.config, rest, agreed);
         Ok((ws, response))

@@ -64,6 +64,9 @@ pub enum HandshakeError {
     /// The request's `Sec-WebSocket-Extensions` does not follow RFC 6455
     /// §9.1, while compression was enabled. Answered with 400.
     InvalidExtensionOffer,
+    /// The application refused the request with this status, from
+    /// [`Upgrader::check_request`](crate::Upgrader::check_request).
+    Rejected(StatusCode),
 
     // ----- client side: a URL or response we refused -----
     /// The URL is not a valid `ws://` or `wss://` URL (RFC 6455 §3), or has
@@ -75,6 +78,24 @@ pub enum HandshakeError {
     /// [`Connector::connect_on`](crate::Connector::connect_on) with a TLS
     /// stream of your own.
     TlsNotEnabled,
+    /// The URL is `wss://` and no TLS roots are available: this build has
+    /// the `rustls` feature but neither `rustls-webpki-roots` nor
+    /// `rustls-native-roots`, and no
+    /// [`Connector::tls_config`](crate::Connector) was given.
+    NoTlsRoots,
+    /// A proxy URL (given to [`Connector::proxy`](crate::Connector::proxy)
+    /// or found in a proxy environment variable) is not
+    /// `http://[user[:password]@]host[:port][/]`.
+    InvalidProxyUrl,
+    /// A proxy URL names a scheme other than `http` (`socks5://`,
+    /// `https://`...).
+    UnsupportedProxyScheme,
+    /// The proxy answered the `CONNECT` request with this status, not 2xx
+    /// (407 asks for credentials or refuses the given ones).
+    ProxyRefused(StatusCode),
+    /// The proxy's answer to `CONNECT` is not valid HTTP/1.x, or bytes
+    /// followed its 2xx head before anything was sent through the tunnel.
+    MalformedProxyResponse,
     /// The response head is not valid HTTP/1.x.
     MalformedResponse,
     /// The response head is longer than the configured maximum.
@@ -134,9 +155,15 @@ impl HandshakeError {
             HttpVersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             OriginRejected => StatusCode::FORBIDDEN,
+            Rejected(status) => *status,
             InvalidUrl
             | UnsupportedScheme
             | TlsNotEnabled
+            | NoTlsRoots
+            | InvalidProxyUrl
+            | UnsupportedProxyScheme
+            | ProxyRefused(_)
+            | MalformedProxyResponse
             | MalformedResponse
             | ResponseHeadTooLarge
             | TooManyResponseHeaders
@@ -173,6 +200,13 @@ impl fmt::Display for HandshakeError {
             InvalidUrl => "invalid websocket url",
             UnsupportedScheme => "url scheme is not ws or wss",
             TlsNotEnabled => "tls not enabled",
+            NoTlsRoots => "no tls root certificates configured",
+            InvalidProxyUrl => "invalid proxy url",
+            UnsupportedProxyScheme => "proxy url scheme is not http",
+            ProxyRefused(status) => {
+                return write!(f, "proxy refused the tunnel with status {status}")
+            }
+            MalformedProxyResponse => "malformed proxy response to connect",
             MalformedResponse => "malformed http response",
             ResponseHeadTooLarge => "response head too large",
             TooManyResponseHeaders => "too many response header fields",
@@ -186,6 +220,7 @@ impl fmt::Display for HandshakeError {
             UnofferedExtension => "server selected an extension that was not offered",
             InvalidExtensionResponse => "server's permessage-deflate answer does not fit the offer",
             InvalidExtensionOffer => "malformed sec-websocket-extensions header",
+            Rejected(status) => return write!(f, "request rejected by the application with status {status}"),
             InvalidHeader => "invalid header given to the builder",
             Timeout => "handshake timed out",
             UnexpectedEof => "connection closed before the http head was complete",
@@ -221,11 +256,17 @@ mod tests {
             (InvalidKey, Some(400)),
             (OriginRejected, Some(403)),
             (InvalidExtensionOffer, Some(400)),
+            (Rejected(StatusCode::UNAUTHORIZED), Some(401)),
             (InvalidExtensionResponse, None),
             (UnexpectedStatus(StatusCode::NOT_FOUND), None),
             (InvalidAcceptKey, None),
             (Timeout, None),
             (UnexpectedEof, None),
+            (NoTlsRoots, None),
+            (InvalidProxyUrl, None),
+            (UnsupportedProxyScheme, None),
+            (ProxyRefused(StatusCode::PROXY_AUTHENTICATION_REQUIRED), None),
+            (MalformedProxyResponse, None),
         ];
         for (err, status) in table {
             assert_eq!(err.status().map(|s| s.as_u16()), *status, "{err:?}");
@@ -236,6 +277,10 @@ mod tests {
         assert_eq!(
             UnexpectedStatus(StatusCode::NOT_FOUND).to_string(),
             "unexpected response status 404 Not Found"
+        );
+        assert_eq!(
+            ProxyRefused(StatusCode::FORBIDDEN).to_string(),
+            "proxy refused the tunnel with status 403 Forbidden"
         );
     }
 }

@@ -21,15 +21,22 @@ mod error;
 mod extensions;
 mod head;
 mod headers;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+mod proxy;
+mod rejection;
 mod request;
 mod response;
 mod server;
 mod settings;
+mod tls;
 mod url;
 
 pub use client::{connect, Connector};
 pub use error::HandshakeError;
+pub use rejection::Rejection;
 pub use server::{accept, Upgrader};
+pub use tls::MaybeTlsStream;
 
 /// The client's upgrade request as the server received it (method, path and
 /// query, version, header fields; no body). See

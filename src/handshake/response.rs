@@ -4,6 +4,10 @@
 use http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
 };
+#[cfg(feature = "hyper")]
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+#[cfg(feature = "hyper")]
+use http::HeaderValue;
 use http::{HeaderMap, StatusCode, Version};
 
 use super::head::{classify, with_headers, HeadErrors, HeadLimits, Parsed};
@@ -36,6 +40,54 @@ pub(crate) fn build_accept_response(
     out
 }
 
+/// Builds the 101 response of [`build_accept_response`] as an
+/// [`http::Response`], for servers that own the HTTP layer (hyper).
+#[cfg(feature = "hyper")]
+pub(crate) fn accept_response(
+    accept: &str,
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+    extra: &HeaderMap,
+) -> Result<http::Response<String>, HandshakeError> {
+    let value = |v: &str| HeaderValue::from_str(v).map_err(|_| HandshakeError::InvalidHeader);
+    let mut response = http::Response::new(String::new());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.append(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.append(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.append(SEC_WEBSOCKET_ACCEPT, value(accept)?);
+    if let Some(protocol) = subprotocol {
+        headers.append(SEC_WEBSOCKET_PROTOCOL, value(protocol)?);
+    }
+    if let Some(extensions) = extensions {
+        headers.append(SEC_WEBSOCKET_EXTENSIONS, value(extensions)?);
+    }
+    for (name, value) in extra {
+        headers.append(name, value.clone());
+    }
+    Ok(response)
+}
+
+/// The header fields a refusal with `status` carries besides
+/// `Connection`, `Content-Type` and `Content-Length`: `Allow: GET` for 405
+/// and `Sec-WebSocket-Version: 13` for 426 (RFC 6455 §4.2.2 item 4, §4.4).
+fn refusal_fields(status: StatusCode) -> &'static [(&'static str, &'static str)] {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => &[("Allow", "GET")],
+        StatusCode::UPGRADE_REQUIRED => &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
+        _ => &[],
+    }
+}
+
+/// Appends `HTTP/1.1 <code> <reason>\r\n`.
+pub(crate) fn push_status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Error").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Builds the HTTP response that refuses a handshake, for errors that have a
 /// [`HandshakeError::status`]: a short plain-text body naming the error,
 /// `Content-Length`, `Connection: close`, plus `Allow: GET` for 405 and
@@ -44,16 +96,9 @@ pub(crate) fn build_error_response(err: HandshakeError) -> Option<Vec<u8>> {
     let status = err.status()?;
     let body = format!("{err}\n");
     let mut out = Vec::with_capacity(160 + body.len());
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("Error").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        out.extend_from_slice(b"Allow: GET\r\n");
-    }
-    if status == StatusCode::UPGRADE_REQUIRED {
-        out.extend_from_slice(b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    push_status_line(&mut out, status);
+    for (name, value) in refusal_fields(status) {
+        push_header(&mut out, name, value.as_bytes());
     }
     out.extend_from_slice(b"Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n");
     push_header(
@@ -64,6 +109,26 @@ pub(crate) fn build_error_response(err: HandshakeError) -> Option<Vec<u8>> {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body.as_bytes());
     Some(out)
+}
+
+/// The refusal of [`build_error_response`] as an [`http::Response`], for
+/// servers that own the HTTP layer (hyper). Errors without a status (a
+/// misconfigured [`Upgrader`](super::Upgrader)) are answered with 500.
+#[cfg(feature = "hyper")]
+pub(crate) fn error_response(err: HandshakeError) -> http::Response<String> {
+    let status = err.status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = format!("{err}\n");
+    let mut response = http::Response::new(String::new());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in refusal_fields(status) {
+        headers.append(*name, HeaderValue::from_static(value));
+    }
+    headers.append(CONNECTION, HeaderValue::from_static("close"));
+    headers.append(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.append(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *response.body_mut() = body;
+    response
 }
 
 /// Parses a response head from the start of `buf`, like
@@ -240,6 +305,65 @@ mod tests {
         }
         assert_eq!(build_error_response(Timeout), None);
         assert_eq!(build_error_response(InvalidAcceptKey), None);
+    }
+
+    /// The http::Response refusals (hyper) carry the raw ones' status,
+    /// fields and body.
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn http_error_responses_match_the_raw_ones() {
+        use HandshakeError::*;
+        for err in [
+            MalformedRequest,
+            OriginRejected,
+            MethodNotAllowed,
+            UnsupportedVersion,
+            RequestHeadTooLarge,
+            HttpVersionNotSupported,
+        ] {
+            let raw = String::from_utf8(build_error_response(err).unwrap()).unwrap();
+            let response = error_response(err);
+            assert_eq!(Some(response.status()), err.status());
+            let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+            assert_eq!(response.body(), body);
+            let fields: Vec<String> = response
+                .headers()
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+                .collect();
+            let raw_fields: Vec<String> = head.lines().skip(1).map(str::to_ascii_lowercase).collect();
+            let fields: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+            assert_eq!(fields, raw_fields, "{err:?}");
+        }
+        assert_eq!(error_response(InvalidHeader).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn http_accept_response_matches_the_raw_one() {
+        let mut extra = HeaderMap::new();
+        extra.insert("x-server", "silverback".parse().unwrap());
+        let response =
+            accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra).unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        let raw = build_accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra);
+        let raw = String::from_utf8(raw).unwrap();
+        let raw_fields: Vec<&str> = raw.lines().skip(1).filter(|l| !l.is_empty()).collect();
+        let fields: Vec<String> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+            .collect();
+        let lower = |v: Vec<String>| v.into_iter().map(|f| f.to_ascii_lowercase()).collect::<Vec<_>>();
+        assert_eq!(
+            lower(fields),
+            lower(raw_fields.into_iter().map(String::from).collect())
+        );
+        assert!(response.body().is_empty());
+        assert_eq!(
+            accept_response(ACCEPT, Some("bad\nname"), None, &extra).map(|_| ()),
+            Err(HandshakeError::InvalidHeader)
+        );
     }
 
     #[test]

@@ -15,9 +15,10 @@ use tokio::time::Instant;
 
 use super::extensions::{self, Agreed};
 use super::head::{deadline_after, read_head, within, HeadLimits};
-use super::settings::HeaderSettings;
+use super::rejection::Rejection;
 use super::request::{origin_matches_host, parse_request, select_subprotocol, validate_request};
 use super::response::{build_accept_response, build_error_response};
+use super::settings::HeaderSettings;
 use super::{HandshakeError, Request};
 use crate::error::{Error, Result};
 use crate::{Config, Role, WebSocketStream};
@@ -105,6 +106,66 @@ impl fmt::Debug for OriginPolicy {
     }
 }
 
+/// The closure of [`Upgrader::check_request`].
+type CheckFn = dyn Fn(&Request) -> Result<(), Rejection> + Send + Sync;
+
+/// The application's own check of a request, after the handshake's.
+#[derive(Clone)]
+struct RequestCheck(Arc<CheckFn>);
+
+impl fmt::Debug for RequestCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestCheck(..)")
+    }
+}
+
+/// Why a request was refused, and so what to answer it with.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// One of the handshake's own checks failed: answered with the error's
+    /// status (see [`build_error_response`]).
+    Error(HandshakeError),
+    /// The application refused it: answered as it asked.
+    Rejected(Rejection),
+}
+
+impl Refused {
+    /// The error the handshake fails with.
+    pub(crate) fn error(&self) -> HandshakeError {
+        match self {
+            Refused::Error(err) => *err,
+            Refused::Rejected(rejection) => HandshakeError::Rejected(rejection.status()),
+        }
+    }
+
+    /// The response to send on an HTTP/1.1 connection, if any.
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Refused::Error(err) => build_error_response(*err),
+            Refused::Rejected(rejection) => Some(rejection.to_bytes()),
+        }
+    }
+}
+
+impl From<HandshakeError> for Refused {
+    fn from(err: HandshakeError) -> Self {
+        Refused::Error(err)
+    }
+}
+
+/// What the server answers a request it accepts with.
+#[derive(Debug)]
+pub(crate) struct Answer<'u> {
+    /// The `Sec-WebSocket-Accept` value.
+    pub(crate) accept: String,
+    /// The subprotocol selected, one of the upgrader's.
+    pub(crate) subprotocol: Option<&'u str>,
+    /// The `Sec-WebSocket-Extensions` value, if any extension was agreed.
+    pub(crate) extensions: Option<String>,
+    /// The extensions agreed on.
+    pub(crate) agreed: Agreed,
+}
+
 /// A configured server handshake, like gorilla/websocket's `Upgrader`.
 ///
 /// Setters take and return the builder by value; [`Upgrader::accept`] takes
@@ -140,6 +201,7 @@ impl fmt::Debug for OriginPolicy {
 pub struct Upgrader {
     config: Config,
     origin: OriginPolicy,
+    check: Option<RequestCheck>,
     extra: HeaderSettings,
     handshake_timeout: Duration,
     max_head_size: usize,
@@ -166,6 +228,7 @@ impl Upgrader {
         Upgrader {
             config: Config::default(),
             origin: OriginPolicy::SameHost,
+            check: None,
             extra: HeaderSettings::default(),
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
@@ -220,6 +283,46 @@ impl Upgrader {
     #[must_use]
     pub fn allow_any_origin(mut self) -> Self {
         self.origin = OriginPolicy::Any;
+        self
+    }
+
+    /// Lets the application inspect each request (path, query, header
+    /// fields, cookies) and refuse it with a response of its own, for
+    /// instance 401 for a missing token or 404 for an unknown path.
+    ///
+    /// `check` runs after the checks of RFC 6455 §4.2.1 and the origin
+    /// policy have passed, before the subprotocol and extensions are chosen
+    /// and the 101 response is sent; one check per upgrader (a second call
+    /// replaces the first). A [`Rejection`] is sent as given, with
+    /// `Connection: close` and `Content-Length`, and the handshake fails
+    /// with [`HandshakeError::Rejected`] carrying its status. This applies
+    /// to [`Upgrader::accept`], [`Upgrader::accept_with_request`] and the
+    /// hyper and axum integrations alike.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use silverback::{Rejection, Upgrader};
+    ///
+    /// let upgrader = Upgrader::new().check_request(|req| {
+    ///     if req.uri().path() != "/chat" {
+    ///         return Err(Rejection::new(StatusCode::NOT_FOUND));
+    ///     }
+    ///     let cookies = req.headers().get_all("cookie");
+    ///     if !cookies.iter().any(|c| c.as_bytes().starts_with(b"session=")) {
+    ///         return Err(Rejection::new(StatusCode::UNAUTHORIZED)
+    ///             .header("www-authenticate", "Cookie")
+    ///             .body("log in first\n"));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # drop(upgrader);
+    /// ```
+    #[must_use]
+    pub fn check_request(
+        mut self,
+        check: impl Fn(&Request) -> Result<(), Rejection> + Send + Sync + 'static,
+    ) -> Self {
+        self.check = Some(RequestCheck(Arc::new(check)));
         self
     }
 
@@ -302,7 +405,8 @@ impl Upgrader {
     ///
     /// A refused request is answered with an HTTP status (400, 403, 405 with
     /// `Allow: GET`, 426 with `Sec-WebSocket-Version: 13`, 431; 505 for
-    /// requests older than HTTP/1.1) with `Connection: close`, and returned
+    /// requests older than HTTP/1.1; the application's own from
+    /// [`Upgrader::check_request`]) with `Connection: close`, and returned
     /// as the matching [`HandshakeError`]. On timeout nothing is sent.
     pub async fn accept_with_request<S>(&self, io: S) -> Result<(WebSocketStream<S>, Request)>
     where
@@ -319,32 +423,41 @@ impl Upgrader {
     {
         self.extra.check()?;
         let deadline = deadline_after(self.handshake_timeout);
-        match within(deadline, self.negotiate(&mut io)).await? {
-            Ok((request, response, rest, agreed)) => {
-                within(deadline, async {
-                    io.write_all(&response).await?;
-                    io.flush().await
-                })
-                .await??;
-                let ws = extensions::into_stream(io, Role::Server, self.config, rest, agreed);
-                Ok((ws, request))
-            }
-            Err(Error::Handshake(err)) => {
-                if let Some(response) = build_error_response(err) {
-                    let linger = Instant::now() + LINGER_TIME;
-                    let linger = deadline.map_or(linger, |deadline| deadline.min(linger));
-                    // Best effort: the client may already be gone.
-                    let _ = within(Some(linger), refuse(&mut io, &response)).await;
+        let refused = match within(deadline, self.read_request(&mut io)).await? {
+            Ok((request, rest)) => match self.decide(&request) {
+                Ok(answer) => {
+                    let response = build_accept_response(
+                        &answer.accept,
+                        answer.subprotocol,
+                        answer.extensions.as_deref(),
+                        &self.extra.headers,
+                    );
+                    within(deadline, async {
+                        io.write_all(&response).await?;
+                        io.flush().await
+                    })
+                    .await??;
+                    let ws =
+                        extensions::into_stream(io, Role::Server, self.config, rest, answer.agreed);
+                    return Ok((ws, request));
                 }
-                Err(err.into())
-            }
-            Err(err) => Err(err),
+                Err(refused) => refused,
+            },
+            Err(Error::Handshake(err)) => Refused::Error(err),
+            Err(err) => return Err(err),
+        };
+        if let Some(response) = refused.to_bytes() {
+            let linger = Instant::now() + LINGER_TIME;
+            let linger = deadline.map_or(linger, |deadline| deadline.min(linger));
+            // Best effort: the client may already be gone.
+            let _ = within(Some(linger), refuse(&mut io, &response)).await;
         }
+        Err(refused.error().into())
     }
 
-    /// Reads and checks the request; answers it, the 101 response to send,
-    /// the bytes read past the request head and the extensions agreed on.
-    async fn negotiate<S>(&self, io: &mut S) -> Result<(Request, Vec<u8>, BytesMut, Agreed)>
+    /// Reads the request head; answers the request and the bytes read past
+    /// its head.
+    async fn read_request<S>(&self, io: &mut S) -> Result<(Request, BytesMut)>
     where
         S: AsyncRead + Unpin,
     {
@@ -352,21 +465,59 @@ impl Upgrader {
             max_size: self.max_head_size,
             max_headers: self.max_headers,
         };
-        let (request, rest) =
-            read_head(io, self.max_head_size, |buf| parse_request(buf, limits)).await?;
-        let accept = validate_request(&request)?;
+        read_head(io, self.max_head_size, |buf| parse_request(buf, limits)).await
+    }
+
+    /// The server's decision on a request, pure: the checks of RFC 6455
+    /// §4.2.1, the origin policy and the application's
+    /// [`check_request`](Upgrader::check_request), then the subprotocol and
+    /// extensions to answer with. Every way of serving (raw I/O, hyper)
+    /// decides here.
+    pub(crate) fn decide(&self, request: &Request) -> Result<Answer<'_>, Refused> {
+        let accept = validate_request(request)?;
         let origin_ok = match &self.origin {
-            OriginPolicy::SameHost => origin_matches_host(&request),
+            OriginPolicy::SameHost => origin_matches_host(request),
             OriginPolicy::Any => true,
-            OriginPolicy::Check(check) => check(&request),
+            OriginPolicy::Check(check) => check(request),
         };
         if !origin_ok {
             return Err(HandshakeError::OriginRejected.into());
         }
-        let subprotocol = select_subprotocol(&request, &self.extra.subprotocols);
+        if let Some(RequestCheck(check)) = &self.check {
+            check(request).map_err(Refused::Rejected)?;
+        }
+        let subprotocol = select_subprotocol(request, &self.extra.subprotocols);
         let (extensions, agreed) = extensions::server_answer(&self.config, request.headers())?;
-        let response = build_accept_response(&accept, subprotocol, extensions.as_deref(), &self.extra.headers);
-        Ok((request, response, rest, agreed))
+        Ok(Answer {
+            accept,
+            subprotocol,
+            extensions,
+            agreed,
+        })
+    }
+
+    /// Fails if a header or subprotocol given to the builder was invalid.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn check_settings(&self) -> Result<(), HandshakeError> {
+        self.extra.check()
+    }
+
+    /// The extra header fields of the 101 response.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn extra_headers(&self) -> &http::HeaderMap {
+        &self.extra.headers
+    }
+
+    /// The configuration of the connections this upgrader makes.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn get_config(&self) -> Config {
+        self.config
+    }
+
+    /// The bound on the whole handshake.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn get_handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
     }
 }
 

@@ -91,9 +91,24 @@ impl<'a> WsUrl<'a> {
     }
 }
 
+impl WsUrl<'_> {
+    /// `host:port` with the port always present and an IPv6 literal in
+    /// brackets: the target of a proxy's `CONNECT` (RFC 9110 §9.3.6).
+    pub(crate) fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// Splits `host[:port]` or `[v6][:port]` into the host to connect to, the
-/// host as written, and the port text if a colon was present.
-fn split_authority(authority: &str) -> Result<(&str, &str, Option<&str>), HandshakeError> {
+/// host as written, and the port text if a colon was present. Refuses user
+/// info (`@`); the proxy URL parser strips it first.
+pub(crate) fn split_authority(
+    authority: &str,
+) -> Result<(&str, &str, Option<&str>), HandshakeError> {
     if authority.contains('@') {
         return Err(HandshakeError::InvalidUrl);
     }
@@ -246,6 +261,21 @@ mod tests {
                 },
                 "{url}"
             );
+        }
+    }
+
+    #[test]
+    fn authority_always_has_the_port() {
+        let table = [
+            ("ws://example.com/", "example.com:80"),
+            ("wss://example.com/", "example.com:443"),
+            ("wss://Example.com:8443/x", "Example.com:8443"),
+            ("ws://[::1]/", "[::1]:80"),
+            ("wss://[2001:db8::1]:9/", "[2001:db8::1]:9"),
+            ("ws://127.0.0.1:9001/", "127.0.0.1:9001"),
+        ];
+        for (url, authority) in table {
+            assert_eq!(WsUrl::parse(url).unwrap().authority(), authority, "{url}");
         }
     }
 

@@ -1,0 +1,547 @@
+//! End-to-end tests of the chat example (`examples/chat.rs`), run as its own
+//! process: the test builds it (`cargo build --example chat`, same profile,
+//! target directory and features as this test), starts it on
+//! `127.0.0.1:0` and reads the port from its `listening on http://ADDR`
+//! line. Each test starts its own server and kills it when done.
+//!
+//! - `two_browser_pages_chat`: two headless Chromium pages (Debian's
+//!   `chromium`, driven by `playwright-core` from npm through
+//!   `tests/chat_browser/drive.mjs`) load `/`, each sends a message through
+//!   the page's form, and each must show the other's message. The browser
+//!   and `playwright-core` are installed by `tests/chat_browser/setup.sh`
+//!   (idempotent, run once per test binary; `playwright-core` goes to
+//!   `<target>/chat-e2e`). When setup fails the test fails; set
+//!   `SILVERBACK_SKIP_BROWSER=1` to skip it instead.
+//! - `clients_chat_and_a_slow_one_is_dropped`: silverback clients on `/ws`,
+//!   one with the page's `Origin`, one without, exchange messages; a
+//!   foreign `Origin` is refused with 403; `/` serves the page and other
+//!   paths 404. A third client that never reads is dropped by the hub once
+//!   its queue is full, while the other two keep receiving everything.
+//!
+//! Every child process and every wait is bounded in time, so a hang fails a
+//! test instead of stalling it.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use silverback::{CloseCode, Connector, Error, HandshakeError, Message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc as tmpsc;
+use tokio::time::timeout;
+
+/// Bound on building the example (a cold build compiles the dependencies).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
+/// Bound on `setup.sh` (a first run installs chromium with apt-get).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(1500);
+/// Bound on one run of `drive.mjs` (each of its waits is 20 s at most).
+const DRIVE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Bound on one step: the server starting, a handshake, a message arriving.
+const STEP: Duration = Duration::from_secs(20);
+/// Bound on the whole socket scenario.
+const SCENARIO: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------
+// processes
+// ---------------------------------------------------------------------------
+
+/// The output of a finished child process.
+#[derive(Debug)]
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` to completion within `limit`, capturing its output. The child
+/// leads its own process group, killed whole on timeout (apt-get, npm and
+/// Chromium start children of their own).
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("spawning {what}: {e}"))?;
+    let collect = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            text
+        })
+    };
+    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            _ => {
+                kill_group(&mut child);
+                break None;
+            }
+        }
+    };
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    match status {
+        Some(status) => Ok(Output { status, stdout, stderr }),
+        None => Err(format!("{what} did not finish within {limit:?}\nstdout:\n{stdout}\nstderr:\n{stderr}")),
+    }
+}
+
+/// Kills `child`'s whole process group (it leads one) and reaps it.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+// ---------------------------------------------------------------------------
+// the chat server
+// ---------------------------------------------------------------------------
+
+/// This test's profile directory (`<target>/debug`): the test binary is
+/// `<target>/<profile>/deps/chat_browser-<hash>`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).expect("test binary lives in <target>/<profile>/deps").to_path_buf()
+}
+
+/// The features this test was built with, for building the example with
+/// the same ones (and so reusing the library already built).
+fn features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if cfg!(feature = "default") {
+        features.push("default");
+    }
+    if cfg!(feature = "deflate") {
+        features.push("deflate");
+    }
+    if cfg!(feature = "json") {
+        features.push("json");
+    }
+    if cfg!(feature = "rustls") {
+        features.push("rustls");
+    }
+    if cfg!(feature = "rustls-webpki-roots") {
+        features.push("rustls-webpki-roots");
+    }
+    if cfg!(feature = "rustls-native-roots") {
+        features.push("rustls-native-roots");
+    }
+    if cfg!(feature = "hyper") {
+        features.push("hyper");
+    }
+    if cfg!(feature = "axum") {
+        features.push("axum");
+    }
+    features
+}
+
+/// Environment variables that cargo sets for this test process to describe
+/// this crate, not the build: left in for the nested `cargo build`, they
+/// would make build scripts that watch one of them (ring's watches
+/// `CARGO_MANIFEST_DIR`) rebuild, there and in the next `cargo test`.
+const PER_CRATE: [&str; 7] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
+/// Builds the chat example once per test binary; its path.
+fn chat_binary() -> &'static Path {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BINARY.get_or_init(|| {
+        let profile_dir = profile_dir();
+        let target_dir = profile_dir.parent().expect("<target>/<profile>");
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--example", "chat", "--no-default-features"])
+            .arg("--features")
+            .arg(features().join(","))
+            .arg("--manifest-path")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|k| PER_CRATE.iter().any(|p| k.starts_with(p))) {
+                cmd.env_remove(key);
+            }
+        }
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let started = Instant::now();
+        let out = run_bounded(&mut cmd, BUILD_TIMEOUT)?;
+        if !out.status.success() {
+            return Err(format!("cargo build --example chat failed ({}):\n{}", out.status, out.stderr));
+        }
+        eprintln!("built the chat example in {:.1?}", started.elapsed());
+        Ok(profile_dir.join("examples").join("chat"))
+    });
+    match built {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A running chat example, killed on drop.
+struct ChatServer {
+    child: Child,
+    addr: SocketAddr,
+    /// The server's stdout lines after `listening on ...`.
+    lines: mpsc::Receiver<String>,
+}
+
+impl ChatServer {
+    /// Builds (once) and starts the example on a free port.
+    fn start() -> ChatServer {
+        let mut child = Command::new(chat_binary())
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the chat example");
+        // Read stdout on a thread, always: a full pipe would stall the server.
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[chat] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = ChatServer { child, addr: ([0, 0, 0, 0], 0).into(), lines };
+        let first = server.lines.recv_timeout(STEP).expect("the chat example printed nothing");
+        let addr = first.strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        server.addr = addr.trim().parse().unwrap_or_else(|e| panic!("bad address in {first:?}: {e}"));
+        server
+    }
+
+    /// Stdout lines printed so far, without waiting.
+    fn printed(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+}
+
+impl Drop for ChatServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// browser test
+// ---------------------------------------------------------------------------
+
+/// What `setup.sh` reports.
+#[derive(Debug)]
+struct Tools {
+    chromium: PathBuf,
+    node: PathBuf,
+    playwright: PathBuf,
+}
+
+fn setup() -> &'static Result<Tools, String> {
+    static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_browser/setup.sh");
+        let prefix = profile_dir().parent().expect("<target>").join("chat-e2e");
+        let started = Instant::now();
+        let out = run_bounded(Command::new("bash").arg(&script).arg(&prefix), SETUP_TIMEOUT)?;
+        if !out.status.success() {
+            return Err(format!("{} failed ({}):\n{}\n{}", script.display(), out.status, out.stdout, out.stderr));
+        }
+        let field = |key: &str| {
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{} printed no {key}= line:\n{}\n{}", script.display(), out.stdout, out.stderr))
+        };
+        let tools = Tools { chromium: field("CHROMIUM")?, node: field("NODE")?, playwright: field("PLAYWRIGHT")? };
+        eprintln!("browser setup: {:.1?} {tools:?}", started.elapsed());
+        Ok(tools)
+    })
+}
+
+#[test]
+fn two_browser_pages_chat() {
+    if std::env::var_os("SILVERBACK_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        eprintln!("two_browser_pages_chat: skipped (SILVERBACK_SKIP_BROWSER=1)");
+        return;
+    }
+    let tools = match setup() {
+        Ok(tools) => tools,
+        Err(e) => panic!("browser setup failed (SILVERBACK_SKIP_BROWSER=1 skips this test): {e}"),
+    };
+    let server = ChatServer::start();
+    let url = format!("http://{}/", server.addr);
+    let nonce = std::process::id();
+    let msg_a = format!("hello from page A ({nonce})");
+    let msg_b = format!("hi from page B, <b>not bold</b> ({nonce})");
+
+    let started = Instant::now();
+    let drive = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_browser/drive.mjs");
+    let out = run_bounded(
+        Command::new(&tools.node)
+            .arg(&drive)
+            .args([&url, &msg_a, &msg_b])
+            .env("PLAYWRIGHT", &tools.playwright)
+            .env("CHROMIUM", &tools.chromium),
+        DRIVE_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("drive.mjs: {:.1?}, {}\nstderr:\n{}", started.elapsed(), out.status, out.stderr);
+
+    let report = out
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .unwrap_or_else(|| panic!("drive.mjs printed no report ({}):\n{}\n{}", out.status, out.stdout, out.stderr));
+    let log = |page: &str| -> Vec<String> {
+        report[page]
+            .as_array()
+            .unwrap_or_else(|| panic!("no log for page {page} in {report}"))
+            .iter()
+            .filter_map(|m| m.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (log_a, log_b) = (log("a"), log("b"));
+    assert!(log_a.contains(&msg_b), "page A did not receive page B's message: {log_a:?} ({report})");
+    assert!(log_b.contains(&msg_a), "page B did not receive page A's message: {log_b:?} ({report})");
+    assert!(log_a.contains(&msg_a) && log_b.contains(&msg_b), "a page missed its own message: {report}");
+    assert!(out.status.success(), "drive.mjs failed ({}): {report}\n{}", out.status, out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// socket test
+// ---------------------------------------------------------------------------
+
+/// The largest chat message (`MAX_MESSAGE_SIZE` in the example).
+const MAX_MESSAGE: usize = 4096;
+/// Flood messages the fast client sends at most before the slow one must
+/// have been dropped (about 40 MB).
+const MAX_FLOOD: usize = 10_000;
+/// Flood messages sent after the drop, which the others must still get.
+const AFTER_DROP: usize = 50;
+
+/// A flood message: its number, padded to near the size limit.
+fn flood(i: usize) -> String {
+    let mut text = format!("m{i:06} ");
+    text.extend(std::iter::repeat_n('x', MAX_MESSAGE - 100));
+    text
+}
+
+/// The number of a flood message.
+fn flood_index(text: &str) -> Option<usize> {
+    text.strip_prefix('m')?.get(..6)?.parse().ok()
+}
+
+/// Reads a connection on a task, forwarding every text message.
+fn reader<S>(mut read: silverback::ReadHalf<S>) -> tmpsc::UnboundedReceiver<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = tmpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = read.next().await {
+            if let Some(text) = msg.as_text() {
+                if tx.send(text.to_owned()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Waits until every one of `want` has arrived on `rx`, in any order,
+/// skipping other messages.
+async fn expect(rx: &mut tmpsc::UnboundedReceiver<String>, want: &[&str], who: &str) {
+    let mut missing: Vec<&str> = want.to_vec();
+    let done = timeout(STEP, async {
+        while !missing.is_empty() {
+            let Some(text) = rx.recv().await else { return false };
+            missing.retain(|w| *w != text);
+        }
+        true
+    })
+    .await;
+    let short: Vec<&str> = missing.iter().map(|w| &w[..w.len().min(40)]).collect();
+    assert_eq!(done, Ok(true), "{who} did not receive {short:?}");
+}
+
+/// Sends a GET and returns the whole response.
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write request");
+    let mut response = Vec::new();
+    timeout(STEP, tcp.read_to_end(&mut response)).await.expect("response in time").expect("read response");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_chat_and_a_slow_one_is_dropped() {
+    let server = tokio::task::spawn_blocking(ChatServer::start).await.expect("server start");
+    timeout(SCENARIO, scenario(&server)).await.expect("the scenario took too long");
+}
+
+async fn scenario(server: &ChatServer) {
+    let addr = server.addr;
+    let url = server.ws_url();
+
+    // Plain HTTP routing.
+    let page = http_get(addr, "/").await;
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "GET /: {page}");
+    assert!(page.contains("text/html") && page.contains("new WebSocket(") && page.contains("/ws"), "GET /: {page}");
+    let missing = http_get(addr, "/missing").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "GET /missing: {missing}");
+
+    // A page of another site may not connect.
+    let foreign = Connector::new().origin("http://evil.example").connect(&url).await;
+    match foreign {
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus(status))) => assert_eq!(status.as_u16(), 403),
+        other => panic!("a foreign origin must be refused with 403, got {:?}", other.map(|_| ())),
+    }
+
+    // A: the page's own origin; B: no origin (not a browser); C: never reads,
+    // with a small receive buffer so that it fills up soon.
+    let connect = |connector: Connector| {
+        let url = url.clone();
+        async move { timeout(STEP, connector.connect(&url)).await.expect("handshake in time").expect("handshake").0 }
+    };
+    let (read_a, mut write_a) = connect(Connector::new().origin(format!("http://{addr}"))).await.split();
+    let (read_b, mut write_b) = connect(Connector::new()).await.split();
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = socket.connect(addr).await.expect("connect C");
+    let (mut slow, _) = timeout(STEP, Connector::new().connect_on(tcp, &url)).await.expect("C in time").expect("C");
+    let (mut rx_a, mut rx_b) = (reader(read_a), reader(read_b));
+
+    // Each says hello; A hearing all three means all three have joined.
+    write_a.send(Message::text("A is here")).await.expect("A send");
+    write_b.send(Message::text("B is here")).await.expect("B send");
+    slow.send(Message::text("C is here")).await.expect("C send");
+    expect(&mut rx_a, &["A is here", "B is here", "C is here"], "A").await;
+    expect(&mut rx_b, &["C is here"], "B").await;
+
+    // Binary messages are refused with 1003, messages over the limit with 1009.
+    for (msg, code) in [
+        (Message::binary(&b"\x00\x01"[..]), CloseCode::UNSUPPORTED_DATA),
+        (Message::text("y".repeat(MAX_MESSAGE + 1)), CloseCode::MESSAGE_TOO_BIG),
+    ] {
+        let mut ws = connect(Connector::new()).await;
+        ws.send(msg).await.expect("send");
+        let closed = timeout(STEP, async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                    Some(Ok(_)) => {}
+                    other => panic!("expected a close frame, got {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("close in time");
+        assert_eq!(closed, Some(code));
+    }
+
+    // A floods the room in lockstep (each message waits for its own echo, so
+    // A and B never fall behind) until the hub drops the slow client C.
+    let started = Instant::now();
+    let mut dropped_at = None;
+    let mut sent = 0;
+    while sent < dropped_at.map_or(MAX_FLOOD, |at| at + AFTER_DROP) {
+        write_a.send(Message::text(flood(sent))).await.expect("A send");
+        expect(&mut rx_a, &[&flood(sent)], "A").await;
+        sent += 1;
+        if dropped_at.is_none() && server.printed().iter().any(|l| l.contains("dropped: too slow")) {
+            dropped_at = Some(sent);
+        }
+    }
+    let dropped_at = dropped_at.unwrap_or_else(|| panic!("the slow client was not dropped after {sent} messages"));
+    eprintln!("slow client dropped after {dropped_at} messages ({:.1?}); {sent} sent", started.elapsed());
+
+    // B got every message, in order, after the drop too.
+    let mut next = 0;
+    while next < sent {
+        let text = timeout(STEP, rx_b.recv()).await.expect("B keeps receiving").expect("B's connection open");
+        if let Some(i) = flood_index(&text) {
+            assert_eq!(i, next, "B received messages out of order");
+            next += 1;
+        }
+    }
+
+    // C, reading at last, finds the messages up to its drop (in order), then
+    // the end of the connection: the hub's close 1008 or, if the server's
+    // write timeout struck first, a broken connection.
+    let mut received = 0;
+    let ending = timeout(STEP, async {
+        loop {
+            match slow.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(i) = flood_index(&text) {
+                        assert_eq!(i, received, "C received messages out of order");
+                        received += 1;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => return format!("close {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return format!("error {e}"),
+                None => return "end of stream".to_owned(),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("C's connection did not end ({received} messages read)"));
+    eprintln!("C read {received} of {sent} messages, then: {ending}");
+    assert!(received < sent, "C was not dropped: it read all {sent} messages");
+    if ending.starts_with("close") {
+        assert!(ending.contains(&format!("{:?}", CloseCode::POLICY_VIOLATION)), "C's close: {ending}");
+    }
+
+    // A and B are still in the room.
+    write_b.send(Message::text("B still here")).await.expect("B send");
+    expect(&mut rx_a, &["B still here"], "A").await;
+    write_a.close(None).await.expect("A close");
+    write_b.close(None).await.expect("B close");
+}

@@ -60,16 +60,43 @@ impl Codec {
         self.encoder.role()
     }
 
-    /// Whether no frame is partly received.
     /// Accepts compressed messages (permessage-deflate was negotiated).
     #[cfg(feature = "deflate")]
     pub(crate) fn set_decompressor(&mut self, decompressor: crate::deflate::Decompressor) {
         self.decoder.set_decompressor(decompressor);
     }
 
+    /// Whether no frame is partly received.
     pub(crate) fn is_between_frames(&self) -> bool {
         self.decoder.is_between_frames()
     }
+
+    /// Decodes in streaming mode: see [`MessageDecoder::decode_chunk`].
+    pub(crate) fn decode_chunk(&mut self, src: &mut BytesMut) -> Result<Option<Event>, Error> {
+        self.decoder.decode_chunk(src)
+    }
+}
+
+/// One step of a data message decoded in streaming mode
+/// ([`MessageDecoder::decode_chunk`]): what
+/// [`MessageReader`](crate::MessageReader) is built on.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Event {
+    /// A data message begins: text or binary, compressed or not.
+    Start {
+        /// A text message (its payload is validated as UTF-8).
+        text: bool,
+        /// Compressed with permessage-deflate; the data that follows is
+        /// already inflated.
+        compressed: bool,
+    },
+    /// The next piece of the message's payload: unmasked, inflated, and for
+    /// text validated so far. Never empty.
+    Data(BytesMut),
+    /// The message is complete (and its text valid to the end).
+    End,
+    /// A control frame, which may arrive between a message's frames.
+    Control(Message),
 }
 
 impl Decoder for Codec {

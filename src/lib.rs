@@ -15,6 +15,7 @@ mod config;
 mod control;
 mod error;
 mod handshake;
+mod io;
 #[cfg(feature = "json")]
 mod json;
 mod message;
@@ -34,6 +35,7 @@ pub use error::{CapacityError, Error, ProtocolError, Result};
 pub use handshake::{accept, connect, Connector, HandshakeError, Request, Response, Upgrader};
 pub use handshake::Rejection;
 pub use handshake::MaybeTlsStream;
+pub use io::{MessageKind, MessageReader, MessageWriter};
 pub use message::Message;
 pub use prepared::PreparedMessage;
 pub use protocol::{CloseCode, CloseFrame, Frame, OpCode, Role};

@@ -149,6 +149,30 @@ pub(crate) struct Core<S> {
     write_buffer_size: usize,
 }
 
+impl<S> Core<S> {
+    /// The sticky error, or `Closed` once our close frame is out.
+    fn check_writable(&self) -> Result<()> {
+        if let Some(e) = &self.fatal {
+            return Err(e.replay());
+        }
+        if self.close.is_sent() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Queues one frame of a data message sent in pieces (a
+    /// [`MessageWriter`](crate::MessageWriter)'s fragment, RFC 6455 §5.4),
+    /// never compressed: RSV bits clear. Needs no transport, so that a
+    /// writer dropped mid-message can still end it.
+    pub(crate) fn push_fragment(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let header = self.encoder.header(fin, 0, opcode, payload.len());
+        self.queue.push_slice(&header, payload);
+        Ok(())
+    }
+}
+
 impl<S: AsyncWrite + Unpin> Core<S> {
     pub(crate) fn new(io: S, encoder: FrameEncoder, write_buffer_size: usize) -> Self {
         let vectored = io.is_write_vectored();
@@ -163,17 +187,6 @@ impl<S: AsyncWrite + Unpin> Core<S> {
             fatal: None,
             write_buffer_size,
         }
-    }
-
-    /// The sticky error, or `Closed` once our close frame is out.
-    fn check_writable(&self) -> Result<()> {
-        if let Some(e) = &self.fatal {
-            return Err(e.replay());
-        }
-        if self.close.is_sent() {
-            return Err(Error::Closed);
-        }
-        Ok(())
     }
 
     /// Queues a message from the application. A close message starts the

@@ -14,6 +14,13 @@
 //!                  (yields None)                          (bounded by close_timeout)
 //! ```
 //!
+//! Streaming a message (`next_reader`, see `io.rs`) runs the same diagram
+//! through `poll_event`: the decoder hands out the message's start, its
+//! payload in pieces and its end instead of whole messages, and control
+//! frames are handled on the way as above (pings answered, not yielded). A
+//! message whose reader was dropped is skipped to its end by the next
+//! `poll_next` or `next_reader`.
+//!
 //! The writing side only queues (`start_send`) and writes (`poll_flush`).
 //! Either half may write the queue; see `shared.rs` for how they share it.
 
@@ -33,6 +40,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Decoder;
 use tokio_util::io::poll_read_buf;
 
+use crate::codec::Event;
 use crate::error::{Error, ProtocolError, Result};
 use crate::protocol::{CloseFrame, Keepalive, KeepaliveAction};
 use crate::shared::{Half, Shared};
@@ -99,6 +107,9 @@ pub struct ReadHalf<S> {
     state: ReadState,
     /// Keepalive pings and the read deadline, when configured.
     keepalive: Option<Box<KeepaliveTimer>>,
+    /// A message is being streamed (its start was handed out, its end not
+    /// yet): `poll_next` skips the rest of it first.
+    streaming: bool,
 }
 
 /// The keepalive state machine and its timer.
@@ -168,6 +179,7 @@ impl<S> ReadHalf<S> {
             timer: None,
             state: ReadState::Open,
             keepalive: keepalive_timer(config),
+            streaming: false,
         }
     }
 
@@ -323,11 +335,73 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// Streaming: the next start, piece or end of a data message, handling
+    /// control frames on the way (pings answered, pongs dropped, a close
+    /// echoed). `None` once the read side is no longer open (closing,
+    /// failed or done): [`ReadHalf::poll_ended`] then finishes and tells why.
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        loop {
+            if !matches!(self.state, ReadState::Open) {
+                return Poll::Ready(None);
+            }
+            if let Err(e) = self.push_replies(cx) {
+                self.fail(e);
+                continue;
+            }
+            match self.codec.decode_chunk(&mut self.buf) {
+                Ok(Some(Event::Control(msg))) => match msg {
+                    Message::Ping(payload) => {
+                        self.shared.lock().handle_ping(payload);
+                        self.shared.set_replies_owed(true);
+                    }
+                    Message::Close(frame) => {
+                        self.shared.lock().handle_close(frame.as_ref());
+                        self.state = ReadState::Finishing(Some(Ok(Message::Close(frame))));
+                    }
+                    _ => {}
+                },
+                Ok(Some(event)) => {
+                    match event {
+                        Event::Start { .. } => self.streaming = true,
+                        Event::End => self.streaming = false,
+                        _ => {}
+                    }
+                    return Poll::Ready(Some(event));
+                }
+                Ok(None) => match ready!(self.poll_read_or_keepalive(cx)) {
+                    Ok(true) => {}
+                    Ok(false) if self.shared.lock().is_close_done() => self.state = ReadState::Done,
+                    Ok(false) => self.fail(ProtocolError::UnexpectedEof.into()),
+                    Err(e) => self.fail(e),
+                },
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    /// Streaming, after [`ReadHalf::poll_event`] gave `None`: writes the
+    /// last replies (close echo or error close frame), shuts the transport's
+    /// write side down, and returns the error that ended the connection, if
+    /// one did (`None` for a close).
+    pub(crate) fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<Option<Error>> {
+        if let ReadState::Finishing(_) = self.state {
+            ready!(self.poll_finish(cx));
+            if let ReadState::Finishing(Some(Err(e))) = mem::replace(&mut self.state, ReadState::Done) {
+                return Poll::Ready(Some(e));
+            }
+        }
+        Poll::Ready(None)
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        // The rest of a message whose reader was dropped is discarded.
+        while this.streaming && ready!(this.poll_event(cx)).is_some() {}
         loop {
             match this.state {
                 ReadState::Done => return Poll::Ready(None),
@@ -396,6 +470,13 @@ impl<S> WriteHalf<S> {
     #[must_use]
     pub fn control(&self) -> crate::Control<S> {
         crate::Control::new(self.shared.clone())
+    }
+
+    /// Queues one uncompressed fragment of a streamed message.
+    pub(crate) fn push_fragment(&mut self, fin: bool, opcode: crate::protocol::OpCode, payload: &[u8]) -> Result<()> {
+        self.shared.lock().push_fragment(fin, opcode, payload)?;
+        self.unflushed += payload.len() + HEADER_ALLOWANCE;
+        Ok(())
     }
 
     /// Compresses data messages from now on (permessage-deflate was
@@ -484,7 +565,16 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
         self.shared.lock().push_close(frame)
     }
 
-    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    /// Waits, flushing, while a batch is queued: the backpressure point of
+    /// `Sink::poll_ready` and of [`MessageWriter`](crate::MessageWriter).
+    pub(crate) fn poll_reserve(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.unflushed < self.batch {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_write_all(cx)
+    }
+
+    pub(crate) fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut core = self.shared.lock();
         let mut wcx = self.shared.write_context(Half::Writer, cx);
         let result = match core.poll_flush(&mut wcx) {
@@ -517,11 +607,7 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     /// Ready at once while less than a batch is queued; otherwise flushes.
     /// A closed or failed connection is reported by `start_send`.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        if this.unflushed < this.batch {
-            return Poll::Ready(Ok(()));
-        }
-        this.poll_write_all(cx)
+        self.get_mut().poll_reserve(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<()> {

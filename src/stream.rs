@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{CloseFrame, FrameEncoder, Role};
 use crate::shared::{Core, Shared};
 use crate::split::{ReadHalf, WriteHalf};
-use crate::{Codec, Config, Message, PreparedMessage};
+use crate::{Codec, Config, Message, MessageKind, MessageReader, MessageWriter, PreparedMessage};
 
 /// A WebSocket connection over any `AsyncRead + AsyncWrite` transport.
 ///
@@ -135,8 +135,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         poll_fn(|cx| self.poll_close_handshake(cx)).await
     }
 
-    /// Drives [`close`](WebSocketStream::close): flush our close frame, then
-    /// read until the peer's close, all under one `close_timeout`.
+    /// Waits for the next data message and returns its kind and a reader
+    /// over its payload, streamed in bounded memory; see
+    /// [`ReadHalf::next_reader`] and [`MessageReader`].
+    ///
+    /// To echo a message as it streams, [`split`](WebSocketStream::split)
+    /// first: the reader and a [`MessageWriter`] each borrow one half.
+    pub async fn next_reader(&mut self) -> Option<Result<(MessageKind, MessageReader<'_, S>)>> {
+        self.read.next_reader().await
+    }
+
+    /// Starts sending a data message in pieces; see
+    /// [`WriteHalf::next_writer`] and [`MessageWriter`].
+    pub fn next_writer(&mut self, kind: MessageKind) -> MessageWriter<'_, S> {
+        self.write.next_writer(kind)
+    }
+
     /// Queues a message encoded ahead of time without flushing; see
     /// [`WriteHalf::feed_prepared`].
     pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
@@ -149,6 +163,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.write.send_prepared(msg).await
     }
 
+    /// Drives [`close`](WebSocketStream::close): flush our close frame, then
+    /// read until the peer's close, all under one `close_timeout`.
     fn poll_close_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if let Poll::Ready(result) = self.poll_close_steps(cx) {
             self.close_timer = None;

@@ -90,16 +90,31 @@ impl WriteQueue {
             self.seal_staged();
             self.chunks.push_back(Segment::Header { bytes: head, start: 0, end: n as u8 });
             self.chunks.push_back(Segment::Shared(payload.clone()));
+            self.queued += (n + payload.len()) as u64;
         } else {
-            self.reserve(n + payload.len());
-            self.staged.put_slice(&head[..n]);
-            let start = self.staged.len();
-            self.staged.put_slice(payload);
-            if let Some(key) = header.mask {
-                apply_mask(&mut self.staged[start..], key, 0);
-            }
+            self.stage(header, &head[..n], payload);
         }
-        self.queued += (n + payload.len()) as u64;
+    }
+
+    /// Appends one frame whose payload is borrowed: it is copied (and
+    /// masked, if the header says so).
+    pub(crate) fn push_slice(&mut self, header: &FrameHeader, payload: &[u8]) {
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = header.encode(&mut head);
+        self.stage(header, &head[..n], payload);
+    }
+
+    /// Copies an encoded header and its payload into the staging buffer.
+    #[inline]
+    fn stage(&mut self, header: &FrameHeader, head: &[u8], payload: &[u8]) {
+        self.reserve(head.len() + payload.len());
+        self.staged.put_slice(head);
+        let start = self.staged.len();
+        self.staged.put_slice(payload);
+        if let Some(key) = header.mask {
+            apply_mask(&mut self.staged[start..], key, 0);
+        }
+        self.queued += (head.len() + payload.len()) as u64;
     }
 
     /// Appends frames encoded ahead of time (unmasked), sharing their

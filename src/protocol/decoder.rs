@@ -11,6 +11,17 @@
 //! has RSV1 set is compressed: each of its frames is inflated as it completes,
 //! within `max_message_size` of output, and text is validated on the
 //! inflated bytes.
+//!
+//! # Streaming
+//!
+//! [`MessageDecoder::decode_chunk`] is the same decoder in streaming mode: it
+//! hands a data message out as `Event`s (its start, its payload in pieces
+//! as the bytes arrive, its end) instead of gathering it, so a message of any
+//! size passes through in bounded memory. The frame rules, `max_frame_size`
+//! and UTF-8 validation (fail fast, inside a frame) are the same;
+//! `max_message_size` is not applied, since nothing is gathered. A
+//! compressed message is inflated a small piece of input at a time (DEFLATE
+//! expands at most about 1032:1), so each piece of output is bounded too.
 
 use bytes::{Buf, BytesMut};
 
@@ -18,6 +29,9 @@ use bytes::{Buf, BytesMut};
 use crate::deflate::{Decompressor, InflateError};
 use crate::error::{CapacityError, Error, ProtocolError};
 use crate::protocol::{apply_mask, parse_close_payload, FrameHeader, OpCode, Role, Status, Utf8Validator, RSV1};
+// The streaming events live with the codec: `protocol/mod.rs` exports only
+// the decoder itself, and `Message`, the other item type, lives outside too.
+use crate::codec::Event;
 use crate::{Limits, Message, Utf8Bytes};
 
 /// The frame whose header has been consumed and whose payload is arriving.
@@ -32,6 +46,9 @@ struct InFrame {
     validate: bool,
     /// Whether the payload is compressed (RFC 7692 §6).
     compressed: bool,
+    /// Streaming mode: payload bytes already handed out (split off the
+    /// buffer, which then starts at this offset into the payload).
+    handed: usize,
 }
 
 /// A fragmented message being gathered (RFC 6455 §5.4).
@@ -41,6 +58,9 @@ struct Fragmented {
     compressed: bool,
     /// The payload so far (inflated, for a compressed message).
     data: BytesMut,
+    /// Whether it is handed out as `Event`s (streaming mode) rather than
+    /// gathered.
+    streamed: bool,
 }
 
 /// Turns received bytes into [`Message`]s.
@@ -52,6 +72,11 @@ pub struct MessageDecoder {
     frame: Option<InFrame>,
     message: Option<Fragmented>,
     utf8: Utf8Validator,
+    /// Streaming: an event to hand out before decoding further.
+    queued: Option<Event>,
+    /// Streaming: `decode` only parses and checks the next frame header,
+    /// with no message size limit (see `decode_chunk`).
+    header_only: bool,
     /// The inflater, once permessage-deflate is negotiated.
     #[cfg(feature = "deflate")]
     inflate: Option<Box<Decompressor>>,
@@ -68,6 +93,8 @@ impl MessageDecoder {
             frame: None,
             message: None,
             utf8: Utf8Validator::new(),
+            queued: None,
+            header_only: false,
             #[cfg(feature = "deflate")]
             inflate: None,
         }
@@ -103,8 +130,13 @@ impl MessageDecoder {
     /// state is not meant to be resumed.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
         loop {
-            if self.frame.is_none() && !self.start_frame(src)? {
-                return Ok(None);
+            if self.frame.is_none() {
+                if !self.start_frame(src)? {
+                    return Ok(None);
+                }
+                if self.header_only {
+                    return Ok(None);
+                }
             }
             let Some(frame) = self.frame.as_mut() else { return Ok(None) };
             let avail = src.len().min(frame.len);
@@ -131,7 +163,13 @@ impl MessageDecoder {
     }
 
     /// Parses and checks the next header. Returns `false` when more bytes are
-    /// needed.
+    /// needed. A message decoded in streaming mode (`header_only`) is not
+    /// gathered, so its size is not limited.
+    ///
+    /// Called from `decode` alone, so that it is inlined there together with
+    /// `FrameHeader::parse`; the streaming mode reaches it through `decode`
+    /// (see `header_only`). A second call site costs the hot path about 5 %
+    /// on small messages.
     fn start_frame(&mut self, src: &mut BytesMut) -> Result<bool, Error> {
         let (header, header_len) = match FrameHeader::parse(src)? {
             Status::Complete(h, n) => (h, n),
@@ -165,7 +203,7 @@ impl MessageDecoder {
         }
         // A compressed message's size is known only once inflated: inflation
         // enforces the limit on its output.
-        if !header.opcode.is_control() && !compressed {
+        if !self.header_only && !header.opcode.is_control() && !compressed {
             let so_far = self.message.as_ref().map_or(0, |m| m.data.len()) as u64;
             let total = so_far + header.payload_len;
             let max_message = self.limits.get_max_message_size();
@@ -178,7 +216,7 @@ impl MessageDecoder {
         }
         src.advance(header_len);
         let len = header.payload_len as usize;
-        self.frame = Some(InFrame { header, len, processed: 0, validate: text && !compressed, compressed });
+        self.frame = Some(InFrame { header, len, processed: 0, validate: text && !compressed, compressed, handed: 0 });
         Ok(true)
     }
 
@@ -195,7 +233,7 @@ impl MessageDecoder {
             OpCode::Close => Message::Close(parse_close_payload(payload.freeze())?),
             OpCode::Text | OpCode::Binary if !fin => {
                 let text = frame.header.opcode == OpCode::Text;
-                self.message = Some(Fragmented { text, compressed: false, data: payload });
+                self.message = Some(Fragmented { text, compressed: false, data: payload, streamed: false });
                 return Ok(None);
             }
             OpCode::Continuation => {
@@ -223,7 +261,10 @@ impl MessageDecoder {
         let max = self.limits.get_max_message_size();
         let mut message = match self.message.take() {
             Some(message) => message,
-            None => Fragmented { text: opcode == OpCode::Text, compressed: true, data: BytesMut::new() },
+            None => {
+                let text = opcode == OpCode::Text;
+                Fragmented { text, compressed: true, data: BytesMut::new(), streamed: false }
+            }
         };
         let before = message.data.len();
         let inflated = inflate.decompress(payload, &mut message.data, max).and_then(|()| {
@@ -278,5 +319,6 @@ fn reserve_for_payload(src: &mut BytesMut, missing: usize) {
     src.reserve(missing.min(EXACT_RESERVE_MAX.max(src.len())));
 }
 
+mod stream;
 #[cfg(test)]
 mod tests;

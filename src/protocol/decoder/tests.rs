@@ -1,6 +1,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::MessageDecoder;
+use crate::codec::Event;
 use crate::error::{CapacityError, Error, ProtocolError};
 use crate::protocol::{apply_mask, CloseCode, CloseFrame, Role};
 use crate::{Limits, Message};
@@ -227,4 +228,288 @@ fn allowed_large_announcement_reserves_in_proportion_to_data() {
     buf.extend_from_slice(&[0u8; 100_000]);
     assert!(dec.decode(&mut buf).unwrap().is_none());
     assert!(buf.capacity() <= 2 * buf.len() + 2 * super::EXACT_RESERVE_MAX, "cap {} len {}", buf.capacity(), buf.len());
+}
+
+/// A streamed message as the tests compare it: consecutive data merged.
+#[derive(Debug, PartialEq)]
+enum Ev {
+    Start { text: bool, compressed: bool },
+    Data(Vec<u8>),
+    End,
+    Control(Message),
+}
+
+/// Feeds `wire` `piece` bytes at a time to `decode_chunk`, collecting the
+/// events; every data event is checked to be non-empty.
+fn stream(dec: &mut MessageDecoder, wire: &[u8], piece: usize) -> Result<Vec<Ev>, Error> {
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for chunk in wire.chunks(piece.max(1)) {
+        buf.extend_from_slice(chunk);
+        while let Some(event) = dec.decode_chunk(&mut buf)? {
+            push_event(&mut out, event);
+        }
+    }
+    assert!(buf.is_empty(), "left over: {buf:?}");
+    Ok(out)
+}
+
+fn push_event(out: &mut Vec<Ev>, event: Event) {
+    match event {
+        Event::Start { text, compressed } => out.push(Ev::Start { text, compressed }),
+        Event::Data(data) => {
+            assert!(!data.is_empty(), "empty data event");
+            match out.last_mut() {
+                Some(Ev::Data(prev)) => prev.extend_from_slice(&data),
+                _ => out.push(Ev::Data(data.to_vec())),
+            }
+        }
+        Event::End => out.push(Ev::End),
+        Event::Control(msg) => out.push(Ev::Control(msg)),
+    }
+}
+
+fn streamed(text: bool, payload: &[u8]) -> Vec<Ev> {
+    let mut out = vec![Ev::Start { text, compressed: false }];
+    if !payload.is_empty() {
+        out.push(Ev::Data(payload.to_vec()));
+    }
+    out.push(Ev::End);
+    out
+}
+
+/// The RFC 6455 §5.7 data examples streamed, whole and byte by byte.
+#[test]
+fn streaming_rfc_5_7_examples() {
+    let big = vec![0xAB; 65536];
+    let table: Vec<(Role, Vec<u8>, Vec<Ev>)> = vec![
+        (Role::Client, b"\x81\x05Hello".to_vec(), streamed(true, b"Hello")),
+        (Role::Server, b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec(), streamed(true, b"Hello")),
+        (Role::Client, b"\x01\x03Hel\x80\x02lo".to_vec(), streamed(true, b"Hello")),
+        (Role::Client, b"\x89\x05Hello".to_vec(), vec![Ev::Control(Message::ping(&b"Hello"[..]))]),
+        (Role::Client, [&b"\x82\x7E\x01\x00"[..], &[7; 256]].concat(), streamed(false, &[7; 256])),
+        (Role::Client, [&b"\x82\x7F\x00\x00\x00\x00\x00\x01\x00\x00"[..], &big].concat(), streamed(false, &big)),
+        (Role::Server, [masked(0x01, b""), masked(0x00, b""), masked(0x80, b"")].concat(), streamed(true, b"")),
+    ];
+    for (role, wire, expected) in table {
+        for piece in [usize::MAX, 1, 7] {
+            let mut dec = MessageDecoder::new(role, Limits::default());
+            assert_eq!(stream(&mut dec, &wire, piece).unwrap(), expected, "{wire:x?} in pieces of {piece}");
+        }
+    }
+}
+
+/// Payload is handed out as it arrives, inside a frame, and nothing is
+/// kept back: the buffer is empty after each piece.
+#[test]
+fn streaming_hands_out_partial_frames_at_once() {
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let wire = masked(0x82, &payload);
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let mut buf = BytesMut::from(&wire[..8 + 100]);
+    assert_eq!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Start { text: false, compressed: false }));
+    let mut got = Vec::new();
+    let mut fed = 8 + 100;
+    loop {
+        match dec.decode_chunk(&mut buf).unwrap() {
+            Some(Event::Data(data)) => {
+                assert!(buf.is_empty());
+                got.extend_from_slice(&data);
+                assert_eq!(got.len(), fed - 8, "everything received so far is handed out");
+            }
+            Some(Event::End) => break,
+            None => {
+                let next = (fed + 100).min(wire.len());
+                buf.extend_from_slice(&wire[fed..next]);
+                fed = next;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, payload);
+    assert_eq!(dec.decode_chunk(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn streaming_applies_the_frame_limit_not_the_message_limit() {
+    let limits = Limits::default().max_frame_size(100).max_message_size(150);
+    let wire = [masked(0x02, &[1; 100]), masked(0x00, &[2; 100]), masked(0x80, &[3; 100])].concat();
+    let mut dec = MessageDecoder::new(Role::Server, limits);
+    let expected = streamed(false, &[[1; 100], [2; 100], [3; 100]].concat());
+    assert_eq!(stream(&mut dec, &wire, 37).unwrap(), expected);
+    let mut dec = MessageDecoder::new(Role::Server, limits);
+    match stream(&mut dec, &masked(0x82, &[0; 101]), usize::MAX) {
+        Err(Error::Capacity(CapacityError::FrameTooLarge { len: 101, max: 100 })) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn streaming_control_frames_arrive_between_fragments() {
+    let wire = [masked(0x01, b"Hel"), masked(0x89, b"p"), masked(0x00, b"l"), masked(0x88, b"\x03\xe8"), masked(0x80, b"o")]
+        .concat();
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let close = Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")));
+    let expected = vec![
+        Ev::Start { text: true, compressed: false },
+        Ev::Data(b"Hel".to_vec()),
+        Ev::Control(Message::ping(&b"p"[..])),
+        Ev::Data(b"l".to_vec()),
+        Ev::Control(close),
+        Ev::Data(b"o".to_vec()),
+        Ev::End,
+    ];
+    for piece in [usize::MAX, 1] {
+        let mut dec2 = MessageDecoder::new(Role::Server, Limits::default());
+        assert_eq!(stream(&mut dec2, &wire, piece).unwrap(), expected);
+    }
+    // Fragment rules hold as when gathering.
+    let bad = [masked(0x01, b"a"), masked(0x81, b"b")].concat();
+    assert!(matches!(stream(&mut dec, &bad, 1), Err(Error::Protocol(ProtocolError::ExpectedContinuation))));
+}
+
+/// Invalid UTF-8 fails as soon as it arrives, before the bad bytes (or any
+/// byte of the piece holding them) are handed out.
+#[test]
+fn streaming_invalid_utf8_fails_fast() {
+    let mut payload = "κόσμε".as_bytes().to_vec();
+    payload.extend_from_slice(b"\xf4\x90\x80\x80");
+    payload.extend_from_slice(&[b'a'; 100]);
+    let wire = masked(0x81, &payload);
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let mut buf = BytesMut::from(&wire[..6 + 4]);
+    assert!(matches!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Start { text: true, .. })));
+    assert_eq!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Data(BytesMut::from("κό".as_bytes()))));
+    buf.extend_from_slice(&wire[10..6 + 12]);
+    match dec.decode_chunk(&mut buf) {
+        Err(Error::Protocol(ProtocolError::InvalidUtf8)) => {}
+        other => panic!("{other:?}"),
+    }
+    // A message may not end inside a character, split across fragments.
+    let wire = [masked(0x01, b"\xce"), masked(0x80, b"")].concat();
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    assert!(matches!(stream(&mut dec, &wire, 1), Err(Error::Protocol(ProtocolError::InvalidUtf8))));
+    // Split across fragments but whole, it is fine.
+    let wire = [masked(0x01, b"\xce"), masked(0x80, b"\xba")].concat();
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let events = stream(&mut dec, &wire, usize::MAX).unwrap();
+    assert_eq!(events, streamed(true, "κ".as_bytes()));
+}
+
+/// A message that `decode` began to gather (a ping came out between its
+/// fragments, or its first frame was half read) continues as a stream.
+#[test]
+fn streaming_continues_a_message_that_decode_began() {
+    let wire = [masked(0x01, b"Hel"), masked(0x89, b"p"), masked(0x80, b"lo")].concat();
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let mut buf = BytesMut::from(&wire[..]);
+    assert_eq!(dec.decode(&mut buf).unwrap(), Some(Message::ping(&b"p"[..])));
+    let mut events = Vec::new();
+    while let Some(event) = dec.decode_chunk(&mut buf).unwrap() {
+        push_event(&mut events, event);
+    }
+    assert_eq!(events, streamed(true, b"Hello"));
+
+    let wire = masked(0x82, &[5; 300]);
+    let mut dec = MessageDecoder::new(Role::Server, Limits::default());
+    let mut buf = BytesMut::from(&wire[..150]);
+    assert_eq!(dec.decode(&mut buf).unwrap(), None);
+    let mut events = Vec::new();
+    while let Some(event) = dec.decode_chunk(&mut buf).unwrap() {
+        push_event(&mut events, event);
+    }
+    buf.extend_from_slice(&wire[150..]);
+    while let Some(event) = dec.decode_chunk(&mut buf).unwrap() {
+        push_event(&mut events, event);
+    }
+    assert_eq!(events, streamed(false, &[5; 300]));
+    // And whole messages decode as before afterwards.
+    let mut buf = BytesMut::from(&masked(0x81, b"next")[..]);
+    assert_eq!(dec.decode(&mut buf).unwrap(), Some(text("next")));
+}
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use crate::deflate::Decompressor;
+    use crate::protocol::{FrameEncoder, OpCode, RSV1};
+
+    /// A frame as a server sends it (unmasked), with `rsv` bits.
+    fn unmasked(fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        FrameEncoder::new(Role::Server).encode(&mut out, fin, rsv, opcode, payload);
+        out.to_vec()
+    }
+
+    /// `payload` compressed as one message (RFC 7692 §7.2.1: the sync
+    /// flush's last four bytes left off).
+    fn compress(payload: &[u8]) -> Vec<u8> {
+        let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
+        let mut out = Vec::with_capacity(payload.len() / 2 + 1024);
+        c.compress_vec(payload, &mut out, flate2::FlushCompress::Sync).unwrap();
+        assert_eq!(c.total_in(), payload.len() as u64, "output room");
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    fn inflating_decoder() -> MessageDecoder {
+        let mut dec = MessageDecoder::new(Role::Client, Limits::default().max_message_size(1024));
+        dec.set_decompressor(Decompressor::new(15, false));
+        dec
+    }
+
+    /// A message inflating to 8 MiB streams out in bounded pieces, past a
+    /// message limit of 1 KiB: nothing is gathered.
+    #[test]
+    fn compressed_messages_stream_in_bounded_pieces() {
+        let payload: Vec<u8> = (0..8u32 << 20).map(|i| b"silverback "[(i % 11) as usize]).collect();
+        let compressed = compress(&payload);
+        let half = compressed.len() / 2;
+        let wire = [
+            unmasked(false, RSV1, OpCode::Text, &compressed[..half]),
+            unmasked(true, 0, OpCode::Continuation, &compressed[half..]),
+        ]
+        .concat();
+        let mut dec = inflating_decoder();
+        let mut buf = BytesMut::from(&wire[..]);
+        assert_eq!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Start { text: true, compressed: true }));
+        let mut total = 0;
+        let mut largest = 0;
+        loop {
+            match dec.decode_chunk(&mut buf).unwrap() {
+                Some(Event::Data(data)) => {
+                    assert_eq!(&data[..], &payload[total..total + data.len()]);
+                    total += data.len();
+                    largest = largest.max(data.len());
+                }
+                Some(Event::End) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(total, payload.len());
+        assert!(largest <= super::super::stream::INFLATE_TARGET + 1100 * super::super::stream::INFLATE_PIECE, "{largest}");
+        // The window carries over: a second message still inflates.
+        let mut buf = BytesMut::from(&unmasked(true, RSV1, OpCode::Binary, &compress(b"again"))[..]);
+        let mut events = Vec::new();
+        while let Some(event) = dec.decode_chunk(&mut buf).unwrap() {
+            push_event(&mut events, event);
+        }
+        assert_eq!(events, vec![Ev::Start { text: false, compressed: true }, Ev::Data(b"again".to_vec()), Ev::End]);
+    }
+
+    #[test]
+    fn compressed_text_is_validated_after_inflation() {
+        let wire = unmasked(true, RSV1, OpCode::Text, &compress(b"ok \xff"));
+        let mut dec = inflating_decoder();
+        match stream(&mut dec, &wire, usize::MAX) {
+            Err(Error::Protocol(ProtocolError::InvalidUtf8)) => {}
+            other => panic!("{other:?}"),
+        }
+        let wire = unmasked(true, RSV1, OpCode::Binary, &[0xff, 0xff]);
+        let mut dec = inflating_decoder();
+        match stream(&mut dec, &wire, usize::MAX) {
+            Err(Error::Protocol(ProtocolError::InvalidCompressedData)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -11,68 +11,17 @@
 #![allow(unsafe_code)]
 
 mod common;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use counting_alloc::peak_during;
 use common::{client_frame, op, read_frame};
 use futures_util::{SinkExt, StreamExt};
 use silverback::{CapacityError, Config, Error, Limits, Message, Role, Upgrader, WebSocketStream};
 use tokio::io::{duplex, AsyncWriteExt};
-
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn record(delta: isize) {
-    // `try_with`: allocations during thread teardown are simply not counted.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees hold; the bookkeeping touches only
-// const-initialised thread-locals without destructors, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size() as isize);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        record(-(layout.size() as isize));
-        System.dealloc(ptr, layout);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size as isize - layout.size() as isize);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `attack` on a fresh current-thread runtime and returns its output
-/// and the peak number of bytes it had allocated on top of what was live
-/// when it started.
-fn peak_during<F: Future>(attack: impl FnOnce() -> F) -> (F::Output, usize) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|peak| peak.set(base));
-    let out = rt.block_on(attack());
-    let peak = PEAK.with(Cell::get) - base;
-    (out, peak.max(0) as usize)
-}
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -221,7 +170,7 @@ fn half_open_connections_time_out_and_leave_nothing_behind() {
                 }
             })
         };
-        let live_before = LIVE.with(Cell::get);
+        let live_before = counting_alloc::live();
         let mut clients = Vec::new();
         for _ in 0..CONNS {
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -233,7 +182,7 @@ fn half_open_connections_time_out_and_leave_nothing_behind() {
         assert!(all.is_ok(), "every half-open handshake timed out");
         drop(clients);
         tokio::task::yield_now().await;
-        (live_before, LIVE.with(Cell::get))
+        (live_before, counting_alloc::live())
     });
     // The clients' sockets and the server's are gone; what is left is the
     // runtime's own bookkeeping (slab pages, timer wheel), not per connection.

@@ -12,13 +12,13 @@
 #![allow(unsafe_code)]
 
 mod common;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::future::Future;
 use std::io;
 
 use bytes::BytesMut;
+use counting_alloc::peak_during;
 use common::{client_frame, client_msg, op, read_frame, server_and_raw_peer, ws_pair, within};
 #[cfg(feature = "deflate")]
 use silverback::{deflate::DeflateParams, DeflateConfig};
@@ -30,62 +30,12 @@ use silverback::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn record(delta: isize) {
-    // `try_with`: allocations during thread teardown are simply not counted.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees hold; the bookkeeping touches only
-// const-initialised thread-locals without destructors, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size() as isize);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        record(-(layout.size() as isize));
-        System.dealloc(ptr, layout);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size as isize - layout.size() as isize);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 /// The message streamed through the echo servers.
 const BIG: usize = 64 * MIB;
 /// What a whole transfer of [`BIG`] may cost at its peak.
 const PEAK_BOUND: usize = 8 * MIB;
-
-/// Runs `test` on a fresh current-thread runtime and returns its output and
-/// the peak number of bytes allocated on top of what was live before.
-fn peak_during<F: Future>(test: impl FnOnce() -> F) -> (F::Output, usize) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|peak| peak.set(base));
-    let out = rt.block_on(test());
-    let peak = PEAK.with(Cell::get) - base;
-    (out, peak.max(0) as usize)
-}
 
 /// A message limit far below the messages streamed here.
 fn small_limit_config() -> Config {

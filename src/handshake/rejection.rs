@@ -4,8 +4,8 @@
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::request::{push_header, push_headers};
-use super::response::push_status_line;
+use super::request::push_headers;
+use super::response::{push_body, push_status_line};
 
 /// The HTTP response with which the application refuses an upgrade request:
 /// a status, header fields and a body, sent as given.
@@ -152,13 +152,7 @@ impl Rejection {
         push_status_line(&mut out, *status);
         push_headers(&mut out, headers);
         out.extend_from_slice(b"Connection: close\r\n");
-        push_header(
-            &mut out,
-            "Content-Length",
-            body.len().to_string().as_bytes(),
-        );
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body.as_bytes());
+        push_body(&mut out, body);
         out
     }
 

@@ -79,6 +79,13 @@ fn refusal_fields(status: StatusCode) -> &'static [(&'static str, &'static str)]
     }
 }
 
+/// Ends a response with a body: `Content-Length`, the blank line, the body.
+pub(crate) fn push_body(out: &mut Vec<u8>, body: &str) {
+    push_header(out, "Content-Length", body.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+}
+
 /// Appends `HTTP/1.1 <code> <reason>\r\n`.
 pub(crate) fn push_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -101,13 +108,7 @@ pub(crate) fn build_error_response(err: HandshakeError) -> Option<Vec<u8>> {
         push_header(&mut out, name, value.as_bytes());
     }
     out.extend_from_slice(b"Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n");
-    push_header(
-        &mut out,
-        "Content-Length",
-        body.len().to_string().as_bytes(),
-    );
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
+    push_body(&mut out, &body);
     Some(out)
 }
 

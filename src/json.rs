@@ -72,6 +72,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Receives the next data message and deserializes it from JSON;
     /// `None` once the connection has ended. A payload that is not the JSON
     /// expected is an [`Error::Json`] and leaves the connection open.
+    ///
+    /// Cancel safe, like `next()`: a message not yet returned stays queued.
     pub async fn next_json<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
         next_json(self).await
     }
@@ -87,6 +89,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 
 impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// Sends `value` as a JSON text message and flushes.
+    ///
+    /// Not cancel safe, like `SinkExt::send`: dropped before the message was
+    /// queued, it is lost.
     pub async fn send_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.send(Message::json(value)?).await
     }

@@ -124,6 +124,10 @@ impl Config {
 
     /// Tuning: how much room each socket read asks for at least. The buffer is
     /// allocated on demand and released again while the connection is idle.
+    /// Reads that fill their room double the next one's (up to 64 KiB), and
+    /// mostly empty reads halve it again down to this size, so a connection
+    /// receiving large messages takes each in one read while one trading
+    /// small messages asks for little.
     #[must_use]
     pub const fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = if bytes < 256 { 256 } else { bytes };

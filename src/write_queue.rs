@@ -19,8 +19,12 @@ use crate::protocol::{apply_mask, FrameHeader};
 /// Payloads at least this long are queued by reference instead of copied,
 /// when the transport supports vectored writes.
 const BY_REFERENCE_MIN: usize = 4096;
-/// The first allocation of the staging buffer after it was released.
-const STAGE_MIN: usize = 4096;
+/// The first allocation of the staging buffer after it was released: room
+/// for a batch of small frames, and small enough to come from the
+/// allocator's per-thread cache (glibc's takes blocks up to 1032 bytes), as
+/// a connection echoing one small message at a time allocates it per
+/// message.
+const STAGE_MIN: usize = 1024;
 /// At most this many slices per `write_vectored` call.
 const MAX_SLICES: usize = 64;
 

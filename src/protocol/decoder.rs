@@ -124,10 +124,10 @@ impl MessageDecoder {
     /// Decodes the next message from `src`, consuming what it used.
     ///
     /// `Ok(None)` means more bytes are needed; `src` has then been reserved
-    /// for the rest of the current frame (within the limits). Control frames
-    /// that arrive between fragments are returned as they come (RFC 6455
-    /// §5.4). After an error the connection must be failed: the decoder's
-    /// state is not meant to be resumed.
+    /// for the rest of the current frame (within the limits), unless it is
+    /// empty. Control frames that arrive between fragments are returned as
+    /// they come (RFC 6455 §5.4). After an error the connection must be
+    /// failed: the decoder's state is not meant to be resumed.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
         loop {
             if self.frame.is_none() {
@@ -173,8 +173,14 @@ impl MessageDecoder {
     fn start_frame(&mut self, src: &mut BytesMut) -> Result<bool, Error> {
         let (header, header_len) = match FrameHeader::parse(src)? {
             Status::Complete(h, n) => (h, n),
+            // An empty buffer is left to the caller, which sizes its reads
+            // itself (and may have released the buffer while idle):
+            // reserving a header's few bytes here would cost an allocation
+            // and then a reallocation per message.
             Status::Partial(n) => {
-                src.reserve(n - src.len());
+                if !src.is_empty() {
+                    src.reserve(n - src.len());
+                }
                 return Ok(false);
             }
         };

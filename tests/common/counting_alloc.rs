@@ -1,9 +1,11 @@
 //! A counting global allocator for tests that bound memory: per thread, the
-//! bytes currently allocated and their peak. Include it with
-//! `#[path = "common/counting_alloc.rs"] mod counting_alloc;` in a test
-//! binary (it installs itself as that binary's global allocator) and run the
-//! measured work on a current-thread runtime, so that everything it
-//! allocates is counted on the test's thread.
+//! bytes currently allocated, their peak, and the number of allocations.
+//! Include it with `#[path = "common/counting_alloc.rs"] mod counting_alloc;`
+//! in a test binary (it installs itself as that binary's global allocator)
+//! and run the measured work on a current-thread runtime, so that
+//! everything it allocates is counted on the test's thread.
+
+#![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -14,9 +16,11 @@ struct Counting;
 thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
+    static CALLS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn record(delta: isize) {
+    let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
     // `try_with`: allocations during thread teardown are simply not counted.
     let _ = LIVE.try_with(|live| {
         let now = live.get() + delta;
@@ -35,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        record(-(layout.size() as isize));
+        record_free(layout.size());
         System.dealloc(ptr, layout);
     }
 
@@ -47,6 +51,16 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// Frees are not calls the tests bound (every allocation is freed once).
+fn record_free(size: usize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() - size as isize));
+}
+
+/// How many allocations and reallocations this thread has made so far.
+pub fn calls() -> u64 {
+    CALLS.with(Cell::get)
+}
 
 /// The bytes currently allocated by this thread (net of what it freed).
 pub fn live() -> isize {

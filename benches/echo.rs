@@ -189,7 +189,7 @@ impl Settings {
     fn from_env(args: &[String]) -> Settings {
         let full = args.iter().any(|a| a == "--bench");
         let env_f64 = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
-        let secs = env_f64("SB_BENCH_SECS").unwrap_or(if full { 2.0 } else { 0.2 });
+        let secs = env_f64("SB_BENCH_SECS").unwrap_or(if full { 6.0 } else { 0.2 });
         let warmup = env_f64("SB_BENCH_WARMUP").unwrap_or(if full { 0.3 } else { 0.05 });
         let env_usize = |name: &str| {
             std::env::var(name)
@@ -198,7 +198,7 @@ impl Settings {
         };
         let rss_conns = env_usize("SB_BENCH_RSS_CONNS").unwrap_or(if full { 2000 } else { 100 });
         let rounds = env_usize("SB_BENCH_ROUNDS")
-            .unwrap_or(if full { 5 } else { 1 })
+            .unwrap_or(if full { 6 } else { 1 })
             .max(1);
         let kinds = match std::env::var("SB_BENCH_ONLY") {
             Ok(only) => Kind::ALL
@@ -363,8 +363,9 @@ fn main() {
 }
 
 /// Runs every row for every server, row by row and in rounds that go
-/// round-robin over the servers, so that slow drifts of this shared VM hit
-/// every column alike; a cell is the median of its rounds. RSS goes first,
+/// round-robin over the servers (each round starting at the next server),
+/// so that slow drifts of this shared VM hit every column alike; a cell is
+/// the median of its rounds. RSS goes first,
 /// once, while each server process is fresh.
 async fn run_all(servers: &[Server], settings: &Settings) -> Results {
     let mut results = Results::default();
@@ -386,13 +387,17 @@ async fn run_all(servers: &[Server], settings: &Settings) -> Results {
             .filter(|s| row.applies(s.target.kind))
             .collect();
         let mut rounds: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
-        for _ in 0..settings.rounds {
-            for (server, samples) in servers.iter().zip(&mut rounds) {
-                let Some(sample) = measure(server.target, *row, *scenario, settings.timing).await
+        for round in 0..settings.rounds {
+            // Each round starts one server further on, so that no server
+            // always runs right after the same neighbour or at the same
+            // point of a round.
+            for k in 0..servers.len() {
+                let at = (round + k) % servers.len();
+                let Some(sample) = measure(servers[at].target, *row, *scenario, settings.timing).await
                 else {
                     continue;
                 };
-                samples.push(sample);
+                rounds[at].push(sample);
                 // Let the server finish tearing the connections down.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -21,6 +21,7 @@ mod json;
 mod message;
 mod prepared;
 mod shared;
+mod spare;
 mod split;
 mod stream;
 mod utf8_bytes;

@@ -44,6 +44,7 @@ use crate::codec::Event;
 use crate::error::{Error, ProtocolError, Result};
 use crate::protocol::{CloseFrame, Keepalive, KeepaliveAction};
 use crate::shared::{Half, Shared};
+use crate::spare;
 use crate::stream::WebSocketStream;
 use crate::{Codec, Message, PreparedMessage};
 
@@ -307,6 +308,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 
     /// Reads more bytes. `Ok(false)` means end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        if self.buf.capacity() == 0 {
+            self.buf = spare::take();
+        }
         if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
             self.buf.reserve(self.read_size.get());
         }
@@ -325,8 +329,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         match read {
             Poll::Pending => {
                 if self.buf.is_empty() && self.codec.is_between_frames() {
-                    // Idle connections keep no read buffer.
-                    self.buf = BytesMut::new();
+                    // Idle connections keep no read buffer: it goes to the
+                    // next connection on this thread that reads.
+                    spare::park(mem::take(&mut self.buf));
                 }
                 Poll::Pending
             }

@@ -1,0 +1,101 @@
+//! One spare read buffer per thread.
+//!
+//! An idle connection keeps no read buffer (see `split.rs`): it lets its
+//! buffer go as soon as a read finds nothing more to take. A connection
+//! trading one message at a time would then allocate and free a buffer per
+//! message, and the kernel would copy each message into memory just handed
+//! back by the allocator, often cold in the cache. Instead, the buffer a
+//! connection lets go is parked here, and the next connection polled on the
+//! same thread that needs one takes it: the same few kilobytes serve message
+//! after message, connection after connection, while still warm.
+//!
+//! Memory stays bounded and honest: at most one buffer of at most
+//! [`MAX_SPARE`] bytes per thread, and a buffer still shared with a message
+//! the application holds is never parked (it would keep that message's
+//! memory alive after the application dropped it).
+
+use std::cell::Cell;
+
+use bytes::BytesMut;
+
+/// The largest buffer worth parking; bigger ones are freed.
+const MAX_SPARE: usize = 64 * 1024;
+
+thread_local! {
+    static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
+}
+
+/// This thread's spare buffer (empty), or a new unallocated one.
+pub(crate) fn take() -> BytesMut {
+    SPARE.try_with(Cell::take).ok().flatten().unwrap_or_default()
+}
+
+/// Parks `buf`, which must be empty, as this thread's spare if it owns its
+/// memory alone and is not too big; otherwise frees it.
+pub(crate) fn park(mut buf: BytesMut) {
+    debug_assert!(buf.is_empty());
+    let room = buf.capacity();
+    // Asking for one byte more than the room left succeeds, without
+    // allocating, only when no split-off part still shares the allocation:
+    // the whole of it is then reclaimed.
+    if room == 0 || !buf.try_reclaim(room + 1) || buf.capacity() > MAX_SPARE {
+        return;
+    }
+    let _ = SPARE.try_with(|spare| {
+        if let Some(old) = spare.take() {
+            // Keep the one already parked; `buf` is freed.
+            spare.set(Some(old));
+        } else {
+            spare.set(Some(buf));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_buffer_is_handed_out_again_with_its_memory() {
+        let mut buf = BytesMut::with_capacity(4096);
+        buf.extend_from_slice(&[1; 100]);
+        drop(buf.split_to(100));
+        let at = buf.as_ptr();
+        park(buf);
+        let again = take();
+        assert!(again.is_empty());
+        assert_eq!(again.capacity(), 4096);
+        assert_eq!(again.as_ptr(), at.wrapping_sub(100), "the whole allocation, reclaimed");
+        assert_eq!(take().capacity(), 0, "only one spare");
+    }
+
+    #[test]
+    fn a_buffer_shared_with_a_live_message_is_not_parked() {
+        let mut buf = BytesMut::with_capacity(4096);
+        buf.extend_from_slice(&[1; 100]);
+        let message = buf.split_to(100).freeze();
+        park(buf);
+        assert_eq!(take().capacity(), 0);
+        drop(message);
+    }
+
+    #[test]
+    fn big_buffers_are_not_parked_and_one_spare_is_kept() {
+        let mut big = BytesMut::with_capacity(MAX_SPARE + 1);
+        big.extend_from_slice(&[1; 8]);
+        drop(big.split_to(8));
+        park(big);
+        assert_eq!(take().capacity(), 0);
+
+        let mut first = BytesMut::with_capacity(1024);
+        first.extend_from_slice(&[1; 8]);
+        drop(first.split_to(8));
+        let mut second = BytesMut::with_capacity(2048);
+        second.extend_from_slice(&[1; 8]);
+        drop(second.split_to(8));
+        park(first);
+        park(second);
+        assert_eq!(take().capacity(), 1024);
+        assert_eq!(take().capacity(), 0);
+    }
+}

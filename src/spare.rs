@@ -25,13 +25,23 @@ thread_local! {
     static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
 }
 
-/// This thread's spare buffer (empty), or a new unallocated one.
-pub(crate) fn take() -> BytesMut {
-    SPARE.try_with(Cell::take).ok().flatten().unwrap_or_default()
+/// This thread's spare buffer (empty) if it has room for at least
+/// `min_room` bytes, or a new unallocated one: a connection that reads
+/// large messages is not handed a small buffer that would split its reads.
+pub(crate) fn take(min_room: usize) -> BytesMut {
+    let spare = SPARE.try_with(|spare| match spare.take() {
+        Some(buf) if buf.capacity() >= min_room => Some(buf),
+        other => {
+            spare.set(other);
+            None
+        }
+    });
+    spare.ok().flatten().unwrap_or_default()
 }
 
 /// Parks `buf`, which must be empty, as this thread's spare if it owns its
-/// memory alone and is not too big; otherwise frees it.
+/// memory alone and is not too big, and is bigger than the spare already
+/// parked (which is then freed); otherwise frees it.
 pub(crate) fn park(mut buf: BytesMut) {
     debug_assert!(buf.is_empty());
     let room = buf.capacity();
@@ -42,12 +52,13 @@ pub(crate) fn park(mut buf: BytesMut) {
         return;
     }
     let _ = SPARE.try_with(|spare| {
-        if let Some(old) = spare.take() {
-            // Keep the one already parked; `buf` is freed.
-            spare.set(Some(old));
-        } else {
-            spare.set(Some(buf));
-        }
+        // Keep the bigger of the two, which serves every reader the smaller
+        // one would; the other is freed.
+        let keep = match spare.take() {
+            Some(old) if old.capacity() >= buf.capacity() => old,
+            _ => buf,
+        };
+        spare.set(Some(keep));
     });
 }
 
@@ -62,11 +73,12 @@ mod tests {
         drop(buf.split_to(100));
         let at = buf.as_ptr();
         park(buf);
-        let again = take();
+        assert_eq!(take(8192).capacity(), 0, "too small for this reader: kept");
+        let again = take(4096);
         assert!(again.is_empty());
         assert_eq!(again.capacity(), 4096);
         assert_eq!(again.as_ptr(), at.wrapping_sub(100), "the whole allocation, reclaimed");
-        assert_eq!(take().capacity(), 0, "only one spare");
+        assert_eq!(take(0).capacity(), 0, "only one spare");
     }
 
     #[test]
@@ -75,17 +87,17 @@ mod tests {
         buf.extend_from_slice(&[1; 100]);
         let message = buf.split_to(100).freeze();
         park(buf);
-        assert_eq!(take().capacity(), 0);
+        assert_eq!(take(0).capacity(), 0);
         drop(message);
     }
 
     #[test]
-    fn big_buffers_are_not_parked_and_one_spare_is_kept() {
+    fn big_buffers_are_not_parked_and_the_bigger_spare_is_kept() {
         let mut big = BytesMut::with_capacity(MAX_SPARE + 1);
         big.extend_from_slice(&[1; 8]);
         drop(big.split_to(8));
         park(big);
-        assert_eq!(take().capacity(), 0);
+        assert_eq!(take(0).capacity(), 0);
 
         let mut first = BytesMut::with_capacity(1024);
         first.extend_from_slice(&[1; 8]);
@@ -93,9 +105,9 @@ mod tests {
         let mut second = BytesMut::with_capacity(2048);
         second.extend_from_slice(&[1; 8]);
         drop(second.split_to(8));
-        park(first);
         park(second);
-        assert_eq!(take().capacity(), 1024);
-        assert_eq!(take().capacity(), 0);
+        park(first);
+        assert_eq!(take(0).capacity(), 2048);
+        assert_eq!(take(0).capacity(), 0);
     }
 }

@@ -309,7 +309,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// Reads more bytes. `Ok(false)` means end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
         if self.buf.capacity() == 0 {
-            self.buf = spare::take();
+            self.buf = spare::take(self.read_size.get());
         }
         if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
             self.buf.reserve(self.read_size.get());

@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot paths: masking, frame decode and encode, UTF-8
-//! validation, and write batching through the sink.
+//! validation, write batching through the sink, broadcast, an echo loop and
+//! the server handshake, all without system calls.
 //!
 //! `cargo bench --bench protocol`
 
@@ -222,7 +223,7 @@ fn broadcast(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, masking, decode, encode, utf8, write_batching, broadcast, echo_pipeline);
+criterion_group!(benches, masking, decode, encode, utf8, write_batching, broadcast, echo_pipeline, handshake);
 criterion_main!(benches);
 
 /// A transport that plays back client frames `chunk` bytes per read, then
@@ -299,6 +300,39 @@ fn echo_pipeline(c: &mut Criterion) {
                         .forward(write)
                         .await
                         .unwrap();
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The server handshake's user-space cost: `Upgrader::accept` reading a
+/// request from memory and writing its 101 into a sink (no system calls),
+/// for the echo bench's bare request and for a browser's, with
+/// permessage-deflate offered and accepted.
+fn handshake(c: &mut Criterion) {
+    const BARE: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+    const BROWSER: &[u8] = b"GET /chat?room=7 HTTP/1.1\r\nHost: example.com\r\n\
+Connection: Upgrade\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36\r\n\
+Upgrade: websocket\r\nOrigin: https://example.com\r\nSec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\
+Cookie: session=4f2a9c; theme=dark\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("handshake");
+    group.throughput(Throughput::Elements(1));
+    for (name, request) in [("bare", BARE), ("browser_deflate", BROWSER)] {
+        let upgrader = silverback::Upgrader::new().deflate(silverback::DeflateConfig::default());
+        let request = Bytes::from_static(request);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let io = Replay { wire: request.clone(), chunk: request.len() };
+                    black_box(upgrader.accept(io).await.unwrap());
                 })
             });
         });

@@ -365,8 +365,8 @@ fn main() {
 /// Runs every row for every server, row by row and in rounds that go
 /// round-robin over the servers (each round starting at the next server),
 /// so that slow drifts of this shared VM hit every column alike; a cell is
-/// the median of its rounds. RSS goes first,
-/// once, while each server process is fresh.
+/// the median of its rounds. RSS goes first, once, while each server process
+/// is fresh.
 async fn run_all(servers: &[Server], settings: &Settings) -> Results {
     let mut results = Results::default();
     let selected = |i: usize| settings.selected(i);

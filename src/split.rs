@@ -220,10 +220,17 @@ impl<S> ReadHalf<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// Writes pending pongs / close echoes without waiting for the transport.
+    /// Inlined: on the hot path nothing is owed, and that check is one load.
+    #[inline]
     fn push_replies(&mut self, cx: &Context<'_>) -> Result<()> {
         if !self.shared.replies_owed() {
             return Ok(());
         }
+        self.write_replies(cx)
+    }
+
+    #[cold]
+    fn write_replies(&mut self, cx: &Context<'_>) -> Result<()> {
         let mut core = self.shared.lock();
         if core.has_pending_reply() {
             let mut wcx = self.shared.write_context(Half::Reader, cx);

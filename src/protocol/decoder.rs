@@ -129,16 +129,25 @@ impl MessageDecoder {
     /// they come (RFC 6455 §5.4). After an error the connection must be
     /// failed: the decoder's state is not meant to be resumed.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
-        loop {
-            if self.frame.is_none() {
-                if !self.start_frame(src)? {
-                    return Ok(None);
-                }
-                if self.header_only {
-                    return Ok(None);
-                }
+        if self.frame.is_none() && !self.header_only {
+            if let Some(decoded) = self.decode_whole(src) {
+                return decoded.map(Some);
             }
-            let Some(frame) = self.frame.as_mut() else { return Ok(None) };
+        }
+        loop {
+            // The frame stays in a local while it is worked on: a frame that
+            // is wholly in the buffer (the common case for small messages)
+            // never round-trips through `self.frame`.
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match self.start_frame(src)? {
+                    Some(frame) if !self.header_only => frame,
+                    started => {
+                        self.frame = started;
+                        return Ok(None);
+                    }
+                },
+            };
             let avail = src.len().min(frame.len);
             if avail > frame.processed {
                 let fresh = &mut src[frame.processed..avail];
@@ -152,9 +161,9 @@ impl MessageDecoder {
             }
             if avail < frame.len {
                 reserve_for_payload(src, frame.len - src.len());
+                self.frame = Some(frame);
                 return Ok(None);
             }
-            let frame = self.frame.take().expect("frame in progress");
             let payload = src.split_to(frame.len);
             if let Some(msg) = self.finish_frame(frame, payload)? {
                 return Ok(Some(msg));
@@ -162,15 +171,15 @@ impl MessageDecoder {
         }
     }
 
-    /// Parses and checks the next header. Returns `false` when more bytes are
-    /// needed. A message decoded in streaming mode (`header_only`) is not
-    /// gathered, so its size is not limited.
+    /// Parses and checks the next header, consuming it. Returns `None` when
+    /// more bytes are needed. A message decoded in streaming mode
+    /// (`header_only`) is not gathered, so its size is not limited.
     ///
     /// Called from `decode` alone, so that it is inlined there together with
     /// `FrameHeader::parse`; the streaming mode reaches it through `decode`
     /// (see `header_only`). A second call site costs the hot path about 5 %
     /// on small messages.
-    fn start_frame(&mut self, src: &mut BytesMut) -> Result<bool, Error> {
+    fn start_frame(&mut self, src: &mut BytesMut) -> Result<Option<InFrame>, Error> {
         let (header, header_len) = match FrameHeader::parse(src)? {
             Status::Complete(h, n) => (h, n),
             // An empty buffer is left to the caller, which sizes its reads
@@ -181,7 +190,7 @@ impl MessageDecoder {
                 if !src.is_empty() {
                     src.reserve(n - src.len());
                 }
-                return Ok(false);
+                return Ok(None);
             }
         };
         header.validate(self.expect_masked, self.allowed_rsv)?;
@@ -222,8 +231,7 @@ impl MessageDecoder {
         }
         src.advance(header_len);
         let len = header.payload_len as usize;
-        self.frame = Some(InFrame { header, len, processed: 0, validate: text && !compressed, compressed, handed: 0 });
-        Ok(true)
+        Ok(Some(InFrame { header, len, processed: 0, validate: text && !compressed, compressed, handed: 0 }))
     }
 
     /// A whole frame has arrived (unmasked, validated so far): turn it into a
@@ -328,3 +336,4 @@ fn reserve_for_payload(src: &mut BytesMut, missing: usize) {
 mod stream;
 #[cfg(test)]
 mod tests;
+mod whole;

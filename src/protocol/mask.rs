@@ -15,14 +15,20 @@ const BLOCK: usize = 64;
 /// Masks (or unmasks) `buf` in place with `key`, as if `buf` started `offset`
 /// bytes into the payload. Streaming callers pass how many payload bytes they
 /// have already processed.
+#[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
     let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     if buf.len() < BLOCK {
-        // A chat-sized payload: skip setting up the block pattern.
+        // A chat-sized payload: a few words, inlined into the caller.
         mask_words(buf, key, word);
-        return;
+    } else {
+        mask_blocks(buf, key, word);
     }
+}
+
+/// [`apply_mask`] for at least one block, `key` already rotated.
+fn mask_blocks(buf: &mut [u8], key: [u8; 4], word: u64) {
     let mut pattern = [0u8; BLOCK];
     for part in pattern.chunks_exact_mut(8) {
         part.copy_from_slice(&word.to_ne_bytes());
@@ -76,7 +82,7 @@ fn xor_blocks(blocks: &mut [u8], pattern: &[u8; BLOCK]) {
 /// Masks fewer than [`BLOCK`] bytes that start at a multiple of 4 into the
 /// key (`key` already rotated): whole 8-byte words, then at most one 4-byte
 /// word, then at most 3 bytes.
-#[inline]
+#[inline(always)]
 fn mask_words(buf: &mut [u8], key: [u8; 4], word: u64) {
     let mut words = buf.chunks_exact_mut(8);
     for part in &mut words {
@@ -105,6 +111,7 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
 
 /// The key as seen from `offset` bytes into the payload: `key` rotated left
 /// by `offset % 4` bytes.
+#[inline(always)]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
     let bits = 8 * (offset % 4) as u32;
     u32::from_le_bytes(key).rotate_right(bits).to_le_bytes()

@@ -71,6 +71,14 @@ impl Codec {
         self.decoder.is_between_frames()
     }
 
+    /// The decoder's fast path alone (a whole single-frame data message at
+    /// the start of `src`), inlined into the read half: `None` when `src`
+    /// holds anything else, left for [`Decoder::decode`].
+    #[inline]
+    pub(crate) fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, Error>> {
+        self.decoder.decode_whole(src)
+    }
+
     /// Decodes in streaming mode: see [`MessageDecoder::decode_chunk`].
     pub(crate) fn decode_chunk(&mut self, src: &mut BytesMut) -> Result<Option<Event>, Error> {
         self.decoder.decode_chunk(src)

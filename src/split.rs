@@ -430,6 +430,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
                 this.fail(e);
                 continue;
             }
+            match this.codec.decode_whole(&mut this.buf) {
+                Some(Ok(msg)) => return Poll::Ready(Some(Ok(msg))),
+                Some(Err(e)) => {
+                    this.fail(e);
+                    continue;
+                }
+                None => {}
+            }
             match this.codec.decode(&mut this.buf) {
                 Ok(Some(msg)) => match &msg {
                     Message::Ping(payload) => {

@@ -129,10 +129,8 @@ impl MessageDecoder {
     /// they come (RFC 6455 §5.4). After an error the connection must be
     /// failed: the decoder's state is not meant to be resumed.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
-        if self.frame.is_none() && !self.header_only {
-            if let Some(decoded) = self.decode_whole(src) {
-                return decoded.map(Some);
-            }
+        if let Some(decoded) = self.decode_whole(src) {
+            return decoded.map(Some);
         }
         loop {
             // The frame stays in a local while it is worked on: a frame that

@@ -25,9 +25,15 @@ const FIN_BINARY: u8 = 0x82;
 
 impl MessageDecoder {
     /// Decodes a whole single-frame data message from the start of `src`,
-    /// if that is what `src` starts with; `None` leaves `src` untouched.
+    /// if that is what `src` starts with and no frame is in progress; `None`
+    /// leaves `src` untouched, for [`decode`](MessageDecoder::decode).
+    /// Inlined into the read half, so the message is built where it is
+    /// returned.
     #[inline]
-    pub(super) fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, Error>> {
+    pub(crate) fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, Error>> {
+        if self.frame.is_some() || self.header_only {
+            return None;
+        }
         let (text, len, header_len, key) = {
             let buf = &src[..];
             let [b0, b1, ..] = *buf else { return None };

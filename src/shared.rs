@@ -205,6 +205,15 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         Ok(())
     }
 
+    /// Queues an uncompressed data message (text or binary) from a borrow
+    /// of its payload: the hot path of `WriteHalf::start_send`.
+    #[inline]
+    pub(crate) fn push_data_message(&mut self, opcode: OpCode, payload: &Bytes) -> Result<()> {
+        self.check_writable()?;
+        self.push_frame(opcode, payload);
+        Ok(())
+    }
+
     /// Queues a data message compressed by permessage-deflate: `payload` is
     /// the compressed form, sent with RSV1 set (RFC 7692 §6).
     #[cfg(feature = "deflate")]

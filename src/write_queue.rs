@@ -88,6 +88,16 @@ impl WriteQueue {
     /// payload without copying it (the transport writes vectored).
     #[inline]
     pub(crate) fn push(&mut self, header: &FrameHeader, payload: &Bytes, by_reference: bool) {
+        if header.mask.is_none() && header.payload_len <= 125 {
+            // A server's small frame, the most common of all: its two
+            // header bytes go in directly.
+            let head = [header.first_byte(), header.payload_len as u8];
+            self.reserve(2 + payload.len());
+            self.staged.put_u16(u16::from_be_bytes(head));
+            self.staged.put_slice(payload);
+            self.queued += (2 + payload.len()) as u64;
+            return;
+        }
         let mut head = [0u8; FrameHeader::MAX_LEN];
         let n = header.encode(&mut head);
         if by_reference && header.mask.is_none() && payload.len() >= BY_REFERENCE_MIN {
@@ -273,6 +283,20 @@ mod tests {
             if max == usize::MAX {
                 assert_eq!(io.calls, 1, "one vectored write for everything");
             }
+        }
+    }
+
+    #[test]
+    fn short_unmasked_frames_match_the_general_header_encoding() {
+        for len in [0usize, 1, 124, 125, 126, 127, 300] {
+            let payload = Bytes::from(vec![3u8; len]);
+            let mut q = WriteQueue::default();
+            q.push(&header(len), &payload, true);
+            let mut expected = [0u8; 14];
+            let n = header(len).encode(&mut expected);
+            assert_eq!(&q.staged[..n], &expected[..n], "len {len}");
+            assert_eq!(&q.staged[n..], &payload[..], "len {len}");
+            assert_eq!(q.len(), n + len);
         }
     }
 

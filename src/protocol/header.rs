@@ -139,12 +139,19 @@ impl FrameHeader {
         2 + len_bytes + if self.mask.is_some() { 4 } else { 0 }
     }
 
+    /// The first byte on the wire: FIN, the RSV bits and the opcode.
+    #[inline]
+    #[must_use]
+    pub fn first_byte(&self) -> u8 {
+        u8::from(self.fin) << 7 | (self.rsv & 0x07) << 4 | self.opcode.as_u8()
+    }
+
     /// Writes the header into `out` using the shortest length form (RFC 6455
     /// §5.2: "the minimal number of bytes MUST be used") and returns the
     /// number of bytes written.
     #[inline]
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
-        out[0] = u8::from(self.fin) << 7 | (self.rsv & 0x07) << 4 | self.opcode.as_u8();
+        out[0] = self.first_byte();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut at = match self.payload_len {
             len @ 0..=125 => {

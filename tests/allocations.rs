@@ -17,7 +17,7 @@ mod counting_alloc;
 use std::io::{Read, Write};
 use std::net::TcpStream as StdTcpStream;
 
-use common::{client_msg, op};
+use common::{client_msg, op, UPGRADE_REQUEST};
 use futures_util::{future, StreamExt, TryStreamExt};
 use silverback::Upgrader;
 use tokio::net::TcpListener;
@@ -25,10 +25,6 @@ use tokio::sync::oneshot;
 
 const WARMUP: usize = 200;
 const MEASURED: usize = 2000;
-
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
-Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Version: 13\r\n\r\n";
 
 /// Echoes `MEASURED` messages of `payload` one at a time (after a warm-up)
 /// and answers the server thread's allocations per message; with
@@ -44,7 +40,7 @@ fn allocations_per_message(opcode: u8, payload: Vec<u8>, pipelined: usize) -> f6
             let mut tcp = StdTcpStream::connect(addr).unwrap();
             tcp.set_read_timeout(Some(common::STEP)).unwrap();
             tcp.set_nodelay(true).unwrap();
-            tcp.write_all(REQUEST).unwrap();
+            tcp.write_all(UPGRADE_REQUEST.as_bytes()).unwrap();
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
             while !head.ends_with(b"\r\n\r\n") {
@@ -123,7 +119,7 @@ fn allocations_per_connection(count: usize) -> f64 {
             for _ in 0..count {
                 let mut tcp = StdTcpStream::connect(addr).unwrap();
                 tcp.set_read_timeout(Some(common::STEP)).unwrap();
-                let mut wire = REQUEST.to_vec();
+                let mut wire = UPGRADE_REQUEST.as_bytes().to_vec();
                 wire.extend_from_slice(&client_msg(op::CLOSE, &1000u16.to_be_bytes()));
                 tcp.write_all(&wire).unwrap();
                 let mut answer = Vec::new();

@@ -33,7 +33,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use common::{
     client_frame, client_header_len, client_msg, close_payload, op, read_frame, server_close_bytes, server_frame,
-    try_read_frame, within, KEY,
+    try_read_frame, within, edit_request, KEY, UPGRADE_REQUEST,
 };
 
 /// The server's handshake timeout: the bound on a slowloris client.
@@ -46,14 +46,6 @@ const MAX_MESSAGE: usize = 256 * 1024;
 /// The client key of RFC 6455 §1.3 and the server's answer to it.
 const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/// A valid upgrade request with five header fields; rows edit it.
-const REQUEST: &str = "GET /echo HTTP/1.1\r\n\
-    Host: 127.0.0.1\r\n\
-    Upgrade: websocket\r\n\
-    Connection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-    Sec-WebSocket-Version: 13\r\n\r\n";
 
 /// RSV bits as the 3-bit value `ProtocolError::ReservedBits` carries.
 const RSV1: u8 = 0b100;
@@ -202,9 +194,9 @@ async fn connect_raw(addr: SocketAddr) -> (TcpStream, SocketAddr) {
 async fn upgrade(addr: SocketAddr, deflate: bool) -> (TcpStream, SocketAddr) {
     let (mut tcp, local) = connect_raw(addr).await;
     let request = if deflate {
-        REQUEST.replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        UPGRADE_REQUEST.replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
     } else {
-        REQUEST.to_owned()
+        UPGRADE_REQUEST.to_owned()
     };
     tcp.write_all(request.as_bytes()).await.expect("write request");
     let head = read_http_head(&mut tcp).await;
@@ -246,15 +238,9 @@ async fn assert_serves(server: &mut Server, after: &str) {
 // ---------------------------------------------------------------------------
 // Malformed handshakes.
 
-/// `REQUEST` with `from` replaced by `to`.
-fn edit(from: &str, to: &str) -> String {
-    assert!(REQUEST.contains(from), "{from}");
-    REQUEST.replacen(from, to, 1)
-}
-
-/// `REQUEST` with `fields` (each ending in CRLF) added before the blank line.
+/// `UPGRADE_REQUEST` with `fields` (each ending in CRLF) added before the blank line.
 fn with_fields(fields: &str) -> String {
-    edit("\r\n\r\n", &format!("\r\n{fields}\r\n"))
+    edit_request("\r\n\r\n", &format!("\r\n{fields}\r\n"))
 }
 
 /// `n` extra header fields.
@@ -262,7 +248,7 @@ fn extra_fields(n: usize) -> String {
     (0..n).map(|i| format!("X-Field-{i}: v\r\n")).collect()
 }
 
-/// `REQUEST` padded with an `X-Pad` field to exactly `len` bytes of head.
+/// `UPGRADE_REQUEST` padded with an `X-Pad` field to exactly `len` bytes of head.
 fn head_of_len(len: usize) -> String {
     let fixed = with_fields("X-Pad: \r\n").len();
     let head = with_fields(&format!("X-Pad: {}\r\n", "a".repeat(len - fixed)));
@@ -301,20 +287,20 @@ fn handshake_rows() -> Vec<HandshakeRow> {
     tls_client_hello.extend_from_slice(&[0xAA; 64]);
     vec![
         // Missing and duplicate header fields.
-        row("missing Host", edit("Host: 127.0.0.1\r\n", ""), BAD, &[], MissingHost),
-        row("empty Host", edit("Host: 127.0.0.1", "Host:"), BAD, &[], MissingHost),
+        row("missing Host", edit_request("Host: server.example.com\r\n", ""), BAD, &[], MissingHost),
+        row("empty Host", edit_request("Host: server.example.com", "Host:"), BAD, &[], MissingHost),
         row("duplicate Host", with_fields("Host: evil.example\r\n"), BAD, &[], MissingHost),
-        row("missing Upgrade", edit("Upgrade: websocket\r\n", ""), BAD, &[], MissingUpgrade),
-        row("Upgrade: h2c", edit("Upgrade: websocket", "Upgrade: h2c"), BAD, &[], MissingUpgrade),
-        row("missing Connection", edit("Connection: Upgrade\r\n", ""), BAD, &[], MissingConnectionUpgrade),
+        row("missing Upgrade", edit_request("Upgrade: websocket\r\n", ""), BAD, &[], MissingUpgrade),
+        row("Upgrade: h2c", edit_request("Upgrade: websocket", "Upgrade: h2c"), BAD, &[], MissingUpgrade),
+        row("missing Connection", edit_request("Connection: Upgrade\r\n", ""), BAD, &[], MissingConnectionUpgrade),
         row(
             "Connection: keep-alive",
-            edit("Connection: Upgrade", "Connection: keep-alive"),
+            edit_request("Connection: Upgrade", "Connection: keep-alive"),
             BAD,
             &[],
             MissingConnectionUpgrade,
         ),
-        row("missing key", edit(&key_line, ""), BAD, &[], InvalidKey),
+        row("missing key", edit_request(&key_line, ""), BAD, &[], InvalidKey),
         row("duplicate key, same value", with_fields(&key_line), BAD, &[], InvalidKey),
         row(
             "duplicate key, other value",
@@ -323,33 +309,33 @@ fn handshake_rows() -> Vec<HandshakeRow> {
             &[],
             InvalidKey,
         ),
-        row("key repeated in one field", edit(WS_KEY, &format!("{WS_KEY}, {WS_KEY}")), BAD, &[], InvalidKey),
-        row("key of 15 bytes", edit(WS_KEY, &key_of(15)), BAD, &[], InvalidKey),
-        row("key of 17 bytes", edit(WS_KEY, &key_of(17)), BAD, &[], InvalidKey),
-        row("key of 24 non-base64 characters", edit(WS_KEY, "!!!!!!!!!!!!!!!!!!!!!!=="), BAD, &[], InvalidKey),
+        row("key repeated in one field", edit_request(WS_KEY, &format!("{WS_KEY}, {WS_KEY}")), BAD, &[], InvalidKey),
+        row("key of 15 bytes", edit_request(WS_KEY, &key_of(15)), BAD, &[], InvalidKey),
+        row("key of 17 bytes", edit_request(WS_KEY, &key_of(17)), BAD, &[], InvalidKey),
+        row("key of 24 non-base64 characters", edit_request(WS_KEY, "!!!!!!!!!!!!!!!!!!!!!!=="), BAD, &[], InvalidKey),
         // Wrong version.
-        row("version 8", edit("Version: 13", "Version: 8"), UPGRADE_REQUIRED, VERSION_13, UnsupportedVersion),
-        row("version 14", edit("Version: 13", "Version: 14"), UPGRADE_REQUIRED, VERSION_13, UnsupportedVersion),
+        row("version 8", edit_request("Version: 13", "Version: 8"), UPGRADE_REQUIRED, VERSION_13, UnsupportedVersion),
+        row("version 14", edit_request("Version: 13", "Version: 14"), UPGRADE_REQUIRED, VERSION_13, UnsupportedVersion),
         row(
             "missing version",
-            edit("Sec-WebSocket-Version: 13\r\n", ""),
+            edit_request("Sec-WebSocket-Version: 13\r\n", ""),
             UPGRADE_REQUIRED,
             VERSION_13,
             UnsupportedVersion,
         ),
         row(
             "version list 13, 8",
-            edit("Version: 13", "Version: 13, 8"),
+            edit_request("Version: 13", "Version: 13, 8"),
             UPGRADE_REQUIRED,
             VERSION_13,
             UnsupportedVersion,
         ),
         // Method and HTTP version.
-        row("POST", edit("GET ", "POST "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
-        row("HEAD", edit("GET ", "HEAD "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
+        row("POST", edit_request("GET ", "POST "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
+        row("HEAD", edit_request("GET ", "HEAD "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
         row(
             "HTTP/1.0",
-            edit("HTTP/1.1", "HTTP/1.0"),
+            edit_request("HTTP/1.1", "HTTP/1.0"),
             "HTTP/1.1 505 HTTP Version Not Supported",
             &[],
             HttpVersionNotSupported,
@@ -377,7 +363,7 @@ fn handshake_rows() -> Vec<HandshakeRow> {
         ),
         // Not HTTP, or not valid HTTP.
         row("plain text", "hello\r\n\r\n".into(), BAD, &[], MalformedRequest),
-        row("space before a field's colon", edit("Host: 127.0.0.1", "Host : 127.0.0.1"), BAD, &[], MalformedRequest),
+        row("space before a field's colon", edit_request("Host: server.example.com", "Host : server.example.com"), BAD, &[], MalformedRequest),
         row("space in a field name", with_fields("Bad Name: x\r\n"), BAD, &[], MalformedRequest),
         row("NUL in a field value", with_fields("X-Nul: a\0b\r\n"), BAD, &[], MalformedRequest),
         HandshakeRow {
@@ -440,7 +426,7 @@ async fn handshakes_at_the_limits_are_accepted() {
     let at_limits = [
         ("64 header fields", with_fields(&extra_fields(59))),
         ("head of 8192 bytes", head_of_len(8192)),
-        ("keep-alive, Upgrade", edit("Connection: Upgrade", "Connection: keep-alive, Upgrade")),
+        ("keep-alive, Upgrade", edit_request("Connection: Upgrade", "Connection: keep-alive, Upgrade")),
     ];
     for (name, request) in at_limits {
         let (mut tcp, peer) = connect_raw(server.addr).await;
@@ -466,7 +452,7 @@ async fn slowloris_is_cut_off_at_the_handshake_timeout_while_others_are_served()
     let (mut dribbler_rx, mut dribbler_tx) = dribbler.into_split();
     let sent = Cell::new(0usize);
     let dribble = async {
-        for byte in REQUEST.bytes() {
+        for byte in UPGRADE_REQUEST.bytes() {
             if dribbler_tx.write_all(&[byte]).await.is_err() {
                 break;
             }
@@ -840,7 +826,7 @@ async fn malformed_frames_sent_with_the_request_are_refused_too() {
     rows.retain(|row| !row.deflate && row.wire.len() < 4096);
     for row in rows {
         let (mut tcp, peer) = connect_raw(server.addr).await;
-        tcp.write_all(&[REQUEST.as_bytes(), &row.wire].concat()).await.expect("write request and frames");
+        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), &row.wire].concat()).await.expect("write request and frames");
         if row.eof {
             tcp.shutdown().await.expect("shutdown");
         }

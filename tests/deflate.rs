@@ -230,15 +230,12 @@ async fn a_window_of_8_is_accepted_and_we_send_uncompressed() {
 
 // ----- negotiation inside the handshake -----
 
-const REQUEST_HEAD: &str = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
-
 /// Sends a request with `extensions` to an upgrader and returns the
 /// response head and the server-side result.
 async fn offer(upgrader: Upgrader, extensions: &str) -> (String, Result<WebSocketStream<DuplexStream>, Error>) {
     let (a, mut b) = duplex(1 << 16);
     let server = tokio::spawn(async move { upgrader.accept(a).await });
-    let request = format!("{REQUEST_HEAD}Sec-WebSocket-Extensions: {extensions}\r\n\r\n");
+    let request = common::edit_request("\r\n\r\n", &format!("\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"));
     b.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {

@@ -4,6 +4,8 @@
 //!
 //! Every test bounds itself with `bounded`, so none can hang.
 
+mod common;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -14,29 +16,17 @@ use silverback::{
 use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 
+use common::{edit_request, UPGRADE_REQUEST};
+
 /// The client key and server answer of RFC 6455 §1.3.
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/// A valid upgrade request; tests edit one line of it with `edit`.
-const REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\n\
-    Host: server.example.com\r\n\
-    Upgrade: websocket\r\n\
-    Connection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-    Sec-WebSocket-Version: 13\r\n\r\n";
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(10), fut)
         .await
         .expect("test timed out")
-}
-
-/// `REQUEST` with `from` replaced by `to`.
-fn edit(from: &str, to: &str) -> String {
-    assert!(REQUEST.contains(from), "{from}");
-    REQUEST.replacen(from, to, 1)
 }
 
 /// The handshake error inside `result`.
@@ -125,7 +115,7 @@ const UNMASKED_HELLO: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
 #[tokio::test]
 async fn server_answers_the_rfc_example_exactly() {
     bounded(async {
-        let (reply, result, _client) = exchange(Upgrader::new(), REQUEST.as_bytes()).await;
+        let (reply, result, _client) = exchange(Upgrader::new(), UPGRADE_REQUEST.as_bytes()).await;
         assert_eq!(
             reply,
             format!(
@@ -150,67 +140,67 @@ async fn server_refuses_bad_requests_with_http_errors() {
     use HandshakeError::*;
     let table: &[(String, &str, &[&str], HandshakeError)] = &[
         (
-            edit("Upgrade: websocket\r\n", ""),
+            edit_request("Upgrade: websocket\r\n", ""),
             "HTTP/1.1 400 Bad Request",
             &[],
             MissingUpgrade,
         ),
         (
-            edit("Upgrade: websocket", "Upgrade: h2c"),
+            edit_request("Upgrade: websocket", "Upgrade: h2c"),
             "HTTP/1.1 400 Bad Request",
             &[],
             MissingUpgrade,
         ),
         (
-            edit("Connection: Upgrade", "Connection: close"),
+            edit_request("Connection: Upgrade", "Connection: close"),
             "HTTP/1.1 400 Bad Request",
             &[],
             MissingConnectionUpgrade,
         ),
         (
-            edit("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
+            edit_request("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
             "HTTP/1.1 426 Upgrade Required",
             &["Sec-WebSocket-Version: 13"],
             UnsupportedVersion,
         ),
         (
-            edit("Sec-WebSocket-Version: 13\r\n", ""),
+            edit_request("Sec-WebSocket-Version: 13\r\n", ""),
             "HTTP/1.1 426 Upgrade Required",
             &["Sec-WebSocket-Version: 13"],
             UnsupportedVersion,
         ),
         (
-            edit("GET ", "POST "),
+            edit_request("GET ", "POST "),
             "HTTP/1.1 405 Method Not Allowed",
             &["Allow: GET"],
             MethodNotAllowed,
         ),
         (
-            edit(KEY, "c2hvcnQ="),
+            edit_request(KEY, "c2hvcnQ="),
             "HTTP/1.1 400 Bad Request",
             &[],
             InvalidKey,
         ),
         (
-            edit(KEY, "not base64 at all!!!!!!!"),
+            edit_request(KEY, "not base64 at all!!!!!!!"),
             "HTTP/1.1 400 Bad Request",
             &[],
             InvalidKey,
         ),
         (
-            edit("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+            edit_request("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
             "HTTP/1.1 400 Bad Request",
             &[],
             InvalidKey,
         ),
         (
-            edit("HTTP/1.1", "HTTP/1.0"),
+            edit_request("HTTP/1.1", "HTTP/1.0"),
             "HTTP/1.1 505 HTTP Version Not Supported",
             &[],
             HttpVersionNotSupported,
         ),
         (
-            edit("Host: server.example.com\r\n", ""),
+            edit_request("Host: server.example.com\r\n", ""),
             "HTTP/1.1 400 Bad Request",
             &[],
             MissingHost,
@@ -222,7 +212,7 @@ async fn server_refuses_bad_requests_with_http_errors() {
             MalformedRequest,
         ),
         (
-            edit(
+            edit_request(
                 "Upgrade: websocket\r\n",
                 "Upgrade: websocket\r\nContent-Length: 3\r\n",
             ),
@@ -242,7 +232,7 @@ async fn server_refuses_bad_requests_with_http_errors() {
 #[tokio::test]
 async fn server_default_origin_policy_refuses_other_hosts() {
     bounded(async {
-        let cross = edit("Upgrade:", "Origin: http://evil.example\r\nUpgrade:");
+        let cross = edit_request("Upgrade:", "Origin: http://evil.example\r\nUpgrade:");
         expect_refusal(
             Upgrader::new(),
             &cross,
@@ -253,7 +243,7 @@ async fn server_default_origin_policy_refuses_other_hosts() {
         .await;
 
         // Same host, any case: allowed.
-        let same = edit("Upgrade:", "Origin: https://Server.Example.com\r\nUpgrade:");
+        let same = edit_request("Upgrade:", "Origin: https://Server.Example.com\r\nUpgrade:");
         let (reply, result, _client) = exchange(Upgrader::new(), same.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
         result.unwrap();
@@ -277,7 +267,7 @@ async fn server_default_origin_policy_refuses_other_hosts() {
 #[tokio::test]
 async fn server_origin_policy_can_be_replaced() {
     bounded(async {
-        let cross = edit("Upgrade:", "Origin: http://evil.example\r\nUpgrade:");
+        let cross = edit_request("Upgrade:", "Origin: http://evil.example\r\nUpgrade:");
         let (reply, result, _client) =
             exchange(Upgrader::new().allow_any_origin(), cross.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
@@ -295,7 +285,7 @@ async fn server_origin_policy_can_be_replaced() {
         result.unwrap();
         expect_refusal(
             only_evil(),
-            REQUEST,
+            UPGRADE_REQUEST,
             "HTTP/1.1 403 Forbidden",
             &[],
             HandshakeError::OriginRejected,
@@ -309,7 +299,7 @@ async fn server_origin_policy_can_be_replaced() {
 async fn server_refuses_large_heads_with_431() {
     bounded(async {
         let padding = format!("X-Padding: {}\r\nUpgrade:", "a".repeat(9000));
-        let large = edit("Upgrade:", &padding);
+        let large = edit_request("Upgrade:", &padding);
         let status = "HTTP/1.1 431 Request Header Fields Too Large";
         expect_refusal(
             Upgrader::new(),
@@ -323,7 +313,7 @@ async fn server_refuses_large_heads_with_431() {
         let small = Upgrader::new().max_head_size(64);
         expect_refusal(
             small,
-            REQUEST,
+            UPGRADE_REQUEST,
             status,
             &[],
             HandshakeError::RequestHeadTooLarge,
@@ -331,7 +321,7 @@ async fn server_refuses_large_heads_with_431() {
         .await;
 
         let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
-        let many = edit("Upgrade:", &format!("{many}Upgrade:"));
+        let many = edit_request("Upgrade:", &format!("{many}Upgrade:"));
         expect_refusal(
             Upgrader::new(),
             &many,
@@ -343,14 +333,14 @@ async fn server_refuses_large_heads_with_431() {
         let few = Upgrader::new().max_headers(4);
         expect_refusal(
             few,
-            REQUEST,
+            UPGRADE_REQUEST,
             status,
             &[],
             HandshakeError::TooManyRequestHeaders,
         )
         .await;
         let (reply, result, _client) =
-            exchange(Upgrader::new().max_headers(5), REQUEST.as_bytes()).await;
+            exchange(Upgrader::new().max_headers(5), UPGRADE_REQUEST.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
         result.unwrap();
     })
@@ -375,7 +365,7 @@ async fn server_refusal_reaches_a_client_that_sent_more_than_was_read() {
         let mut client = TcpStream::connect(addr).await.unwrap();
         let padding = format!("X-Padding: {}\r\nUpgrade:", "a".repeat(60_000));
         client
-            .write_all(edit("Upgrade:", &padding).as_bytes())
+            .write_all(edit_request("Upgrade:", &padding).as_bytes())
             .await
             .unwrap();
         let reply = read_http(&mut client).await;
@@ -392,10 +382,10 @@ async fn server_refusal_reaches_a_client_that_sent_more_than_was_read() {
 #[tokio::test]
 async fn server_reports_eof_mid_head_without_answering() {
     bounded(async {
-        for cut in [0, 1, REQUEST.len() / 2, REQUEST.len() - 1] {
+        for cut in [0, 1, UPGRADE_REQUEST.len() / 2, UPGRADE_REQUEST.len() - 1] {
             let (mut client, server) = duplex(4096);
             let task = tokio::spawn(async move { Upgrader::new().accept(server).await });
-            client.write_all(&REQUEST.as_bytes()[..cut]).await.unwrap();
+            client.write_all(&UPGRADE_REQUEST.as_bytes()[..cut]).await.unwrap();
             client.shutdown().await.unwrap();
             assert_eq!(
                 handshake_error(task.await.unwrap()),
@@ -417,7 +407,7 @@ async fn server_handshake_times_out() {
         let upgrader = Upgrader::new().handshake_timeout(Duration::from_millis(100));
         let task = tokio::spawn(async move { upgrader.accept(server).await });
         // A slow client: half a head, then nothing.
-        client.write_all(&REQUEST.as_bytes()[..20]).await.unwrap();
+        client.write_all(&UPGRADE_REQUEST.as_bytes()[..20]).await.unwrap();
         assert_eq!(
             handshake_error(task.await.unwrap()),
             HandshakeError::Timeout
@@ -441,11 +431,11 @@ async fn server_selects_the_first_of_its_subprotocols_the_client_offered() {
     bounded(async {
         for (server, offered, chosen) in table {
             let request = match offered {
-                Some(list) => edit(
+                Some(list) => edit_request(
                     "Upgrade:",
                     &format!("Sec-WebSocket-Protocol: {list}\r\nUpgrade:"),
                 ),
-                None => REQUEST.to_owned(),
+                None => UPGRADE_REQUEST.to_owned(),
             };
             let upgrader = Upgrader::new().subprotocols(server.iter().copied());
             let (reply, result, _client) = exchange(upgrader, request.as_bytes()).await;
@@ -468,7 +458,7 @@ async fn server_sends_extra_headers() {
         let upgrader = Upgrader::new()
             .header("x-served-by", "silverback")
             .header("set-cookie", "a=1");
-        let (reply, result, _client) = exchange(upgrader, REQUEST.as_bytes()).await;
+        let (reply, result, _client) = exchange(upgrader, UPGRADE_REQUEST.as_bytes()).await;
         result.unwrap();
         assert!(reply.contains("\r\nx-served-by: silverback\r\n"), "{reply}");
         assert!(reply.contains("\r\nset-cookie: a=1\r\n"), "{reply}");
@@ -497,7 +487,7 @@ async fn server_hands_bytes_after_the_head_to_the_codec() {
         let task = tokio::spawn(async move { Upgrader::new().accept(server).await });
         // The request and a complete masked frame in one write.
         client
-            .write_all(&[REQUEST.as_bytes(), MASKED_HELLO].concat())
+            .write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat())
             .await
             .unwrap();
         let reply = read_http(&mut client).await;
@@ -514,7 +504,7 @@ async fn server_accepts_a_head_arriving_byte_by_byte() {
     bounded(async {
         let (mut client, server) = duplex(4096);
         let task = tokio::spawn(async move { Upgrader::new().accept(server).await });
-        for byte in REQUEST.as_bytes().iter().chain(MASKED_HELLO) {
+        for byte in UPGRADE_REQUEST.as_bytes().iter().chain(MASKED_HELLO) {
             client.write_all(&[*byte]).await.unwrap();
             tokio::task::yield_now().await;
         }

@@ -9,6 +9,8 @@
 //!
 //! Every test bounds itself with `bounded`, so none can hang.
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,16 +28,10 @@ use silverback::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use common::{edit_request, UPGRADE_REQUEST};
 use tokio::sync::mpsc;
 
-/// A valid upgrade request (the key of RFC 6455 §1.3); tests edit it with
-/// `edit`.
-const REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\n\
-    Host: server.example.com\r\n\
-    Upgrade: websocket\r\n\
-    Connection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-    Sec-WebSocket-Version: 13\r\n\r\n";
 /// The server's answer to that key (RFC 6455 §1.3).
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 /// A masked client text frame (RFC 6455 §5.7: "Hello", masked).
@@ -50,12 +46,6 @@ async fn bounded<F: Future>(fut: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(10), fut)
         .await
         .expect("test timed out")
-}
-
-/// `REQUEST` with `from` replaced by `to`.
-fn edit(from: &str, to: &str) -> String {
-    assert!(REQUEST.contains(from), "{from}");
-    REQUEST.replacen(from, to, 1)
 }
 
 /// What the server did with one request.
@@ -203,7 +193,7 @@ async fn hyper_answers_the_rfc_example_and_keeps_frames_sent_with_the_request() 
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         // The request and the first frame in one write: hyper reads both,
         // and must hand the frame over with the connection.
-        tcp.write_all(&[REQUEST.as_bytes(), MASKED_HELLO].concat())
+        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat())
             .await
             .unwrap();
         let mut head = Vec::new();
@@ -248,26 +238,26 @@ async fn hyper_refuses_bad_requests_with_the_same_statuses() {
         );
         let table: &[Case] = &[
             (
-                edit("Version: 13", "Version: 8"),
+                edit_request("Version: 13", "Version: 8"),
                 "426 Upgrade Required",
                 &[("sec-websocket-version", "13"), ("upgrade", "websocket")],
                 UnsupportedVersion,
             ),
-            (edit(key, ""), "400 Bad Request", &[], InvalidKey),
+            (edit_request(key, ""), "400 Bad Request", &[], InvalidKey),
             (
-                edit(key, "Sec-WebSocket-Key: c2hvcnQ=\r\n"),
+                edit_request(key, "Sec-WebSocket-Key: c2hvcnQ=\r\n"),
                 "400 Bad Request",
                 &[],
                 InvalidKey,
             ),
             (
-                edit("Upgrade: websocket\r\n", "Upgrade: h2c\r\n"),
+                edit_request("Upgrade: websocket\r\n", "Upgrade: h2c\r\n"),
                 "400 Bad Request",
                 &[],
                 MissingUpgrade,
             ),
             (
-                edit(
+                edit_request(
                     "Connection: Upgrade",
                     "Connection: keep-alive, Upgrade\r\nOrigin: https://evil.example",
                 ),
@@ -276,13 +266,13 @@ async fn hyper_refuses_bad_requests_with_the_same_statuses() {
                 OriginRejected,
             ),
             (
-                edit("GET /chat", "POST /chat"),
+                edit_request("GET /chat", "POST /chat"),
                 "405 Method Not Allowed",
                 &[("allow", "GET")],
                 MethodNotAllowed,
             ),
             (
-                edit("HTTP/1.1\r\n", "HTTP/1.0\r\n"),
+                edit_request("HTTP/1.1\r\n", "HTTP/1.0\r\n"),
                 "505 HTTP Version Not Supported",
                 &[],
                 HttpVersionNotSupported,
@@ -339,7 +329,7 @@ async fn hyper_applies_the_origin_policy_and_the_applications_check() {
             });
         let (addr, mut outcomes) = hyper_server(upgrader).await;
         let with_origin = |origin: &str, path: &str| {
-            edit(
+            edit_request(
                 "Connection: Upgrade",
                 &format!("Connection: Upgrade\r\nOrigin: {origin}"),
             )
@@ -438,7 +428,7 @@ async fn hyper_negotiates_subprotocol_deflate_and_extra_headers() {
 async fn hyper_answers_a_misconfigured_upgrader_with_500() {
     bounded(async {
         let (addr, mut outcomes) = hyper_server(Upgrader::new().header("connection", "x")).await;
-        let reply = raw_exchange(addr, REQUEST.as_bytes()).await;
+        let reply = raw_exchange(addr, UPGRADE_REQUEST.as_bytes()).await;
         assert!(
             reply.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
             "{reply}"
@@ -584,7 +574,7 @@ async fn axum_extractor_refuses_with_the_upgraders_policy() {
             }
         });
         let (addr, mut outcomes) = axum_server(upgrader).await;
-        let request = REQUEST.replacen("/chat?room=1", "/ws", 1);
+        let request = UPGRADE_REQUEST.replacen("/chat?room=1", "/ws", 1);
 
         // A plain GET on the route: refused by the RFC checks, not by axum.
         let reply = raw_exchange(addr, b"GET /ws HTTP/1.1\r\nHost: a\r\n\r\n").await;
@@ -667,7 +657,7 @@ async fn check_request_rejection_is_sent_byte_exact_through_accept() {
                 .header("set-cookie", "tried=1")
                 .body("{\"error\":\"log in\"}"))
         });
-        let (reply, result) = raw_accept(upgrader.clone(), REQUEST).await;
+        let (reply, result) = raw_accept(upgrader.clone(), UPGRADE_REQUEST).await;
         assert_eq!(
             reply,
             "HTTP/1.1 403 Forbidden\r\n\
@@ -686,7 +676,7 @@ async fn check_request_rejection_is_sent_byte_exact_through_accept() {
         assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
 
         // With the cookie, the same upgrader accepts.
-        let with_cookie = edit(
+        let with_cookie = edit_request(
             "Connection: Upgrade",
             "Cookie: theme=dark; session=42\r\nConnection: Upgrade",
         );
@@ -711,14 +701,14 @@ async fn check_request_runs_after_the_rfc_checks_and_origin_policy() {
     bounded(async {
         let reject_all =
             || Upgrader::new().check_request(|_| Err(Rejection::new(StatusCode::IM_A_TEAPOT)));
-        let (reply, result) = raw_accept(reject_all(), &edit("Version: 13", "Version: 12")).await;
+        let (reply, result) = raw_accept(reject_all(), &edit_request("Version: 13", "Version: 12")).await;
         assert!(reply.starts_with("HTTP/1.1 426 "), "{reply}");
         assert!(matches!(
             result,
             Err(Error::Handshake(HandshakeError::UnsupportedVersion))
         ));
 
-        let foreign = edit(
+        let foreign = edit_request(
             "Connection: Upgrade",
             "Origin: http://evil.example\r\nConnection: Upgrade",
         );
@@ -729,7 +719,7 @@ async fn check_request_runs_after_the_rfc_checks_and_origin_policy() {
             Err(Error::Handshake(HandshakeError::OriginRejected))
         ));
 
-        let (reply, result) = raw_accept(reject_all(), REQUEST).await;
+        let (reply, result) = raw_accept(reject_all(), UPGRADE_REQUEST).await;
         assert_eq!(
             reply,
             "HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -762,7 +752,7 @@ async fn check_request_runs_after_the_rfc_checks_and_origin_policy() {
             ws
         });
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(&[REQUEST.as_bytes(), MASKED_HELLO].concat())
+        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat())
             .await
             .unwrap();
         let mut ws = server.await.unwrap();

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client_frame, op, read_frame};
+use common::{client_frame, op, read_frame, UPGRADE_REQUEST};
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use silverback::{Connector, DeflateConfig, Error, Message, Upgrader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -165,15 +165,7 @@ async fn library_client(id: usize, addr: SocketAddr, barrier: Arc<Barrier>) -> R
 /// the middle, per round; checks the pong and the reassembled echo.
 async fn raw_client(id: usize, addr: SocketAddr, barrier: Arc<Barrier>) -> Result<(), String> {
     let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    tcp.write_all(
-        format!(
-            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    tcp.write_all(UPGRADE_REQUEST.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         head.push(tcp.read_u8().await.map_err(|e| e.to_string())?);

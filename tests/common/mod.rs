@@ -20,6 +20,22 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream, ReadBuf};
 /// hang. Generous: it only bounds failures, it is never asserted as a timing.
 pub const STEP: Duration = Duration::from_secs(10);
 
+/// A valid upgrade request, with the key of RFC 6455 §1.3 (answered with
+/// `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`); tests edit it with [`edit_request`].
+pub const UPGRADE_REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\n\
+    Host: server.example.com\r\n\
+    Upgrade: websocket\r\n\
+    Connection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// [`UPGRADE_REQUEST`] with its first `from` (which must be there) replaced
+/// by `to`.
+pub fn edit_request(from: &str, to: &str) -> String {
+    assert!(UPGRADE_REQUEST.contains(from), "{from}");
+    UPGRADE_REQUEST.replacen(from, to, 1)
+}
+
 /// The masking key the raw peer uses.
 pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 

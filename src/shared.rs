@@ -190,27 +190,20 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     }
 
     /// Queues a message from the application. A close message starts the
-    /// closing handshake; nothing may be sent after it.
-    pub(crate) fn push_message(&mut self, msg: Message) -> Result<()> {
+    /// closing handshake; nothing may be sent after it. The message is
+    /// borrowed, so the caller drops it after the lock is released.
+    #[inline]
+    pub(crate) fn push_message(&mut self, msg: &Message) -> Result<()> {
         self.check_writable()?;
         match msg {
             // Data messages, the hot path: straight into the queue.
-            Message::Text(text) => self.push_frame(OpCode::Text, &text.into_bytes()),
-            Message::Binary(payload) => self.push_frame(OpCode::Binary, &payload),
+            Message::Text(text) => self.push_frame(OpCode::Text, text.as_bytes()),
+            Message::Binary(payload) => self.push_frame(OpCode::Binary, payload),
             control => {
-                let (opcode, payload) = FrameEncoder::message_payload(control)?;
+                let (opcode, payload) = FrameEncoder::message_payload(control.clone())?;
                 self.push_data(opcode, &payload, None);
             }
         }
-        Ok(())
-    }
-
-    /// Queues an uncompressed data message (text or binary) from a borrow
-    /// of its payload: the hot path of `WriteHalf::start_send`.
-    #[inline]
-    pub(crate) fn push_data_message(&mut self, opcode: OpCode, payload: &Bytes) -> Result<()> {
-        self.check_writable()?;
-        self.push_frame(opcode, payload);
         Ok(())
     }
 

@@ -42,7 +42,7 @@ use tokio_util::io::poll_read_buf;
 
 use crate::codec::Event;
 use crate::error::{Error, ProtocolError, Result};
-use crate::protocol::{CloseFrame, Keepalive, KeepaliveAction, OpCode};
+use crate::protocol::{CloseFrame, Keepalive, KeepaliveAction};
 use crate::shared::{Half, Shared};
 use crate::spare;
 use crate::stream::WebSocketStream;
@@ -639,13 +639,9 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
             return Ok(());
         }
         let len = msg.len() + HEADER_ALLOWANCE;
-        // Data messages are queued from a borrow, so the message is dropped
-        // after the lock is released (and not moved through the layers).
-        match &msg {
-            Message::Text(text) => this.shared.lock().push_data_message(OpCode::Text, text.as_bytes())?,
-            Message::Binary(data) => this.shared.lock().push_data_message(OpCode::Binary, data)?,
-            _ => this.shared.lock().push_message(msg)?,
-        }
+        // Queued from a borrow: the message is dropped after the lock is
+        // released, and not moved through the layers.
+        this.shared.lock().push_message(&msg)?;
         this.unflushed += len;
         Ok(())
     }

@@ -73,10 +73,16 @@ impl Codec {
 
     /// The decoder's fast path alone (a whole single-frame data message at
     /// the start of `src`), inlined into the read half: `None` when `src`
-    /// holds anything else, left for [`Decoder::decode`].
+    /// holds anything else, left for [`Codec::decode_frames`].
     #[inline]
     pub(crate) fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, Error>> {
         self.decoder.decode_whole(src)
+    }
+
+    /// [`Decoder::decode`] without the fast path, after `decode_whole`
+    /// declined: see [`MessageDecoder::decode_frames`].
+    pub(crate) fn decode_frames(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+        self.decoder.decode_frames(src)
     }
 
     /// Decodes in streaming mode: see [`MessageDecoder::decode_chunk`].

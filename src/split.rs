@@ -37,7 +37,6 @@ use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use tokio_util::codec::Decoder;
 use tokio_util::io::poll_read_buf;
 
 use crate::codec::Event;
@@ -438,7 +437,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
                 }
                 None => {}
             }
-            match this.codec.decode(&mut this.buf) {
+            match this.codec.decode_frames(&mut this.buf) {
                 Ok(Some(msg)) => match &msg {
                     Message::Ping(payload) => {
                         this.shared.lock().handle_ping(payload.clone());

@@ -129,9 +129,16 @@ impl MessageDecoder {
     /// they come (RFC 6455 §5.4). After an error the connection must be
     /// failed: the decoder's state is not meant to be resumed.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
-        if let Some(decoded) = self.decode_whole(src) {
-            return decoded.map(Some);
+        match self.decode_whole(src) {
+            Some(decoded) => decoded.map(Some),
+            None => self.decode_frames(src),
         }
+    }
+
+    /// [`decode`](MessageDecoder::decode) without its fast path: for a
+    /// caller that has just tried [`decode_whole`](MessageDecoder::decode_whole)
+    /// itself (the read half), and for the streaming mode's header parsing.
+    pub(crate) fn decode_frames(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
         loop {
             // The frame stays in a local while it is worked on: a frame that
             // is wholly in the buffer (the common case for small messages)
@@ -173,9 +180,9 @@ impl MessageDecoder {
     /// more bytes are needed. A message decoded in streaming mode
     /// (`header_only`) is not gathered, so its size is not limited.
     ///
-    /// Called from `decode` alone, so that it is inlined there together with
-    /// `FrameHeader::parse`; the streaming mode reaches it through `decode`
-    /// (see `header_only`). A second call site costs the hot path about 5 %
+    /// Called from `decode_frames` alone, so that it is inlined there
+    /// together with `FrameHeader::parse`; the streaming mode reaches it
+    /// through `decode_frames` (see `header_only`). A second call site costs the hot path about 5 %
     /// on small messages.
     fn start_frame(&mut self, src: &mut BytesMut) -> Result<Option<InFrame>, Error> {
         let (header, header_len) = match FrameHeader::parse(src)? {

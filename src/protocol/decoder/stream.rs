@@ -106,11 +106,11 @@ impl MessageDecoder {
     /// does but without the message size limit. Returns `false` when more
     /// bytes are needed.
     ///
-    /// It goes through `decode` so that the header parser has one call
-    /// site, inlined into the hot whole-message path.
+    /// It goes through `decode_frames` so that the header parser has one
+    /// call site, inlined into the hot whole-message path.
     fn start_frame_streamed(&mut self, src: &mut BytesMut) -> Result<bool, Error> {
         self.header_only = true;
-        let decoded = self.decode(src);
+        let decoded = self.decode_frames(src);
         self.header_only = false;
         debug_assert!(!matches!(decoded, Ok(Some(_))), "decode only parsed a header");
         decoded?;

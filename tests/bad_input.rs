@@ -33,7 +33,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use common::{
     client_frame, client_header_len, client_msg, close_payload, op, read_frame, server_close_bytes, server_frame,
-    try_read_frame, within, edit_request, KEY, UPGRADE_REQUEST,
+    try_read_frame, within, edit_request, request_with_fields, KEY, UPGRADE_REQUEST, WS_ACCEPT, WS_KEY,
 };
 
 /// The server's handshake timeout: the bound on a slowloris client.
@@ -42,10 +42,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_FRAME: usize = 64 * 1024;
 /// The server's `max_message_size`.
 const MAX_MESSAGE: usize = 256 * 1024;
-
-/// The client key of RFC 6455 §1.3 and the server's answer to it.
-const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 /// RSV bits as the 3-bit value `ProtocolError::ReservedBits` carries.
 const RSV1: u8 = 0b100;
@@ -238,11 +234,6 @@ async fn assert_serves(server: &mut Server, after: &str) {
 // ---------------------------------------------------------------------------
 // Malformed handshakes.
 
-/// `UPGRADE_REQUEST` with `fields` (each ending in CRLF) added before the blank line.
-fn with_fields(fields: &str) -> String {
-    edit_request("\r\n\r\n", &format!("\r\n{fields}\r\n"))
-}
-
 /// `n` extra header fields.
 fn extra_fields(n: usize) -> String {
     (0..n).map(|i| format!("X-Field-{i}: v\r\n")).collect()
@@ -250,8 +241,8 @@ fn extra_fields(n: usize) -> String {
 
 /// `UPGRADE_REQUEST` padded with an `X-Pad` field to exactly `len` bytes of head.
 fn head_of_len(len: usize) -> String {
-    let fixed = with_fields("X-Pad: \r\n").len();
-    let head = with_fields(&format!("X-Pad: {}\r\n", "a".repeat(len - fixed)));
+    let fixed = request_with_fields("X-Pad: \r\n").len();
+    let head = request_with_fields(&format!("X-Pad: {}\r\n", "a".repeat(len - fixed)));
     assert_eq!(head.len(), len);
     head
 }
@@ -289,7 +280,7 @@ fn handshake_rows() -> Vec<HandshakeRow> {
         // Missing and duplicate header fields.
         row("missing Host", edit_request("Host: server.example.com\r\n", ""), BAD, &[], MissingHost),
         row("empty Host", edit_request("Host: server.example.com", "Host:"), BAD, &[], MissingHost),
-        row("duplicate Host", with_fields("Host: evil.example\r\n"), BAD, &[], MissingHost),
+        row("duplicate Host", request_with_fields("Host: evil.example\r\n"), BAD, &[], MissingHost),
         row("missing Upgrade", edit_request("Upgrade: websocket\r\n", ""), BAD, &[], MissingUpgrade),
         row("Upgrade: h2c", edit_request("Upgrade: websocket", "Upgrade: h2c"), BAD, &[], MissingUpgrade),
         row("missing Connection", edit_request("Connection: Upgrade\r\n", ""), BAD, &[], MissingConnectionUpgrade),
@@ -301,10 +292,10 @@ fn handshake_rows() -> Vec<HandshakeRow> {
             MissingConnectionUpgrade,
         ),
         row("missing key", edit_request(&key_line, ""), BAD, &[], InvalidKey),
-        row("duplicate key, same value", with_fields(&key_line), BAD, &[], InvalidKey),
+        row("duplicate key, same value", request_with_fields(&key_line), BAD, &[], InvalidKey),
         row(
             "duplicate key, other value",
-            with_fields(&format!("Sec-WebSocket-Key: {}\r\n", key_of(16))),
+            request_with_fields(&format!("Sec-WebSocket-Key: {}\r\n", key_of(16))),
             BAD,
             &[],
             InvalidKey,
@@ -341,17 +332,17 @@ fn handshake_rows() -> Vec<HandshakeRow> {
             HttpVersionNotSupported,
         ),
         // A body would be taken for frames.
-        row("Content-Length: 5", with_fields("Content-Length: 5\r\n"), BAD, &[], UnexpectedRequestBody),
+        row("Content-Length: 5", request_with_fields("Content-Length: 5\r\n"), BAD, &[], UnexpectedRequestBody),
         row(
             "Transfer-Encoding: chunked",
-            with_fields("Transfer-Encoding: chunked\r\n"),
+            request_with_fields("Transfer-Encoding: chunked\r\n"),
             BAD,
             &[],
             UnexpectedRequestBody,
         ),
         // Size limits: 64 fields, 8 KiB of head.
-        row("65 header fields", with_fields(&extra_fields(60)), TOO_LARGE, &[], TooManyRequestHeaders),
-        row("header flood of 5000 fields", with_fields(&extra_fields(5000)), TOO_LARGE, &[], TooManyRequestHeaders),
+        row("65 header fields", request_with_fields(&extra_fields(60)), TOO_LARGE, &[], TooManyRequestHeaders),
+        row("header flood of 5000 fields", request_with_fields(&extra_fields(5000)), TOO_LARGE, &[], TooManyRequestHeaders),
         row("head of 8193 bytes", head_of_len(8193), TOO_LARGE, &[], RequestHeadTooLarge),
         row("head of 60000 bytes", head_of_len(60_000), TOO_LARGE, &[], RequestHeadTooLarge),
         row(
@@ -364,8 +355,8 @@ fn handshake_rows() -> Vec<HandshakeRow> {
         // Not HTTP, or not valid HTTP.
         row("plain text", "hello\r\n\r\n".into(), BAD, &[], MalformedRequest),
         row("space before a field's colon", edit_request("Host: server.example.com", "Host : server.example.com"), BAD, &[], MalformedRequest),
-        row("space in a field name", with_fields("Bad Name: x\r\n"), BAD, &[], MalformedRequest),
-        row("NUL in a field value", with_fields("X-Nul: a\0b\r\n"), BAD, &[], MalformedRequest),
+        row("space in a field name", request_with_fields("Bad Name: x\r\n"), BAD, &[], MalformedRequest),
+        row("NUL in a field value", request_with_fields("X-Nul: a\0b\r\n"), BAD, &[], MalformedRequest),
         HandshakeRow {
             name: "TLS ClientHello",
             request: tls_client_hello,
@@ -424,7 +415,7 @@ async fn malformed_handshakes_get_the_exact_status_and_the_server_keeps_serving(
 async fn handshakes_at_the_limits_are_accepted() {
     let mut server = Server::start().await;
     let at_limits = [
-        ("64 header fields", with_fields(&extra_fields(59))),
+        ("64 header fields", request_with_fields(&extra_fields(59))),
         ("head of 8192 bytes", head_of_len(8192)),
         ("keep-alive, Upgrade", edit_request("Connection: Upgrade", "Connection: keep-alive, Upgrade")),
     ];

@@ -235,7 +235,7 @@ async fn a_window_of_8_is_accepted_and_we_send_uncompressed() {
 async fn offer(upgrader: Upgrader, extensions: &str) -> (String, Result<WebSocketStream<DuplexStream>, Error>) {
     let (a, mut b) = duplex(1 << 16);
     let server = tokio::spawn(async move { upgrader.accept(a).await });
-    let request = common::edit_request("\r\n\r\n", &format!("\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"));
+    let request = common::request_with_fields(&format!("Sec-WebSocket-Extensions: {extensions}\r\n"));
     b.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {

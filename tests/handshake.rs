@@ -16,11 +16,7 @@ use silverback::{
 use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 
-use common::{edit_request, UPGRADE_REQUEST};
-
-/// The client key and server answer of RFC 6455 §1.3.
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+use common::{edit_request, UPGRADE_REQUEST, WS_ACCEPT, WS_KEY};
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
@@ -122,7 +118,7 @@ async fn server_answers_the_rfc_example_exactly() {
                 "HTTP/1.1 101 Switching Protocols\r\n\
                  Upgrade: websocket\r\n\
                  Connection: Upgrade\r\n\
-                 Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
+                 Sec-WebSocket-Accept: {WS_ACCEPT}\r\n\r\n"
             )
         );
         let (_ws, request) = result.unwrap();
@@ -130,7 +126,7 @@ async fn server_answers_the_rfc_example_exactly() {
         assert_eq!(request.uri().path(), "/chat");
         assert_eq!(request.uri().query(), Some("room=1"));
         assert_eq!(request.headers()["host"], "server.example.com");
-        assert_eq!(request.headers()["sec-websocket-key"], KEY);
+        assert_eq!(request.headers()["sec-websocket-key"], WS_KEY);
     })
     .await;
 }
@@ -176,13 +172,13 @@ async fn server_refuses_bad_requests_with_http_errors() {
             MethodNotAllowed,
         ),
         (
-            edit_request(KEY, "c2hvcnQ="),
+            edit_request(WS_KEY, "c2hvcnQ="),
             "HTTP/1.1 400 Bad Request",
             &[],
             InvalidKey,
         ),
         (
-            edit_request(KEY, "not base64 at all!!!!!!!"),
+            edit_request(WS_KEY, "not base64 at all!!!!!!!"),
             "HTTP/1.1 400 Bad Request",
             &[],
             InvalidKey,

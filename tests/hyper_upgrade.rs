@@ -28,12 +28,10 @@ use silverback::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-use common::{edit_request, UPGRADE_REQUEST};
 use tokio::sync::mpsc;
 
-/// The server's answer to that key (RFC 6455 §1.3).
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+use common::{edit_request, UPGRADE_REQUEST, WS_ACCEPT};
+
 /// A masked client text frame (RFC 6455 §5.7: "Hello", masked).
 const MASKED_HELLO: &[u8] = &[
     0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
@@ -207,7 +205,7 @@ async fn hyper_answers_the_rfc_example_and_keeps_frames_sent_with_the_request() 
         );
         assert!(has_field(&head, "upgrade", "websocket"), "{head}");
         assert!(has_field(&head, "connection", "Upgrade"), "{head}");
-        assert!(has_field(&head, "sec-websocket-accept", ACCEPT), "{head}");
+        assert!(has_field(&head, "sec-websocket-accept", WS_ACCEPT), "{head}");
         assert!(
             !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
             "{head}"
@@ -457,7 +455,7 @@ async fn upgrade_of_a_request_hyper_did_not_read_fails_with_io() {
             .unwrap();
         let (response, upgrade) = Upgrader::new().upgrade_hyper(&mut req).unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        assert_eq!(response.headers()["sec-websocket-accept"], ACCEPT);
+        assert_eq!(response.headers()["sec-websocket-accept"], WS_ACCEPT);
         // The request is left as it was.
         assert_eq!(req.uri(), "/chat");
         assert_eq!(req.headers()["x-kept"], "yes");

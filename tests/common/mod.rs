@@ -20,8 +20,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream, ReadBuf};
 /// hang. Generous: it only bounds failures, it is never asserted as a timing.
 pub const STEP: Duration = Duration::from_secs(10);
 
-/// A valid upgrade request, with the key of RFC 6455 §1.3 (answered with
-/// `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`); tests edit it with [`edit_request`].
+/// The client key of RFC 6455 §1.3, the one [`UPGRADE_REQUEST`] sends.
+pub const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+/// The server's answer to [`WS_KEY`] (RFC 6455 §1.3).
+pub const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// A valid upgrade request, with the key [`WS_KEY`]; tests edit it with
+/// [`edit_request`] and [`request_with_fields`].
 pub const UPGRADE_REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\n\
     Host: server.example.com\r\n\
     Upgrade: websocket\r\n\
@@ -34,6 +39,12 @@ pub const UPGRADE_REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\n\
 pub fn edit_request(from: &str, to: &str) -> String {
     assert!(UPGRADE_REQUEST.contains(from), "{from}");
     UPGRADE_REQUEST.replacen(from, to, 1)
+}
+
+/// [`UPGRADE_REQUEST`] with `fields` (each ending in CRLF) added before the
+/// blank line that ends it.
+pub fn request_with_fields(fields: &str) -> String {
+    edit_request("\r\n\r\n", &format!("\r\n{fields}\r\n"))
 }
 
 /// The masking key the raw peer uses.

@@ -13,9 +13,7 @@ use std::future::ready;
 use std::io::{self, Write as _};
 use std::sync::Arc;
 
-use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
-use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -31,8 +29,9 @@ pub enum Kind {
     /// tokio-websockets, `forward` after `split` (its sink batches writes up
     /// to `flush_threshold`).
     TokioWebsockets,
-    /// fastwebsockets, `FragmentCollector` + `write_frame` as in its
-    /// echo example; the HTTP upgrade is the bench's own minimal one.
+    /// fastwebsockets, upgraded by its own `upgrade::upgrade` (on hyper),
+    /// then `FragmentCollector` + `write_frame` on the TCP stream as in its
+    /// echo example.
     Fastwebsockets,
     /// yawc (fastwebsockets-inspired, with permessage-deflate), upgraded
     /// through hyper as its docs do, `next` + `send` per frame; measured in
@@ -151,7 +150,7 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
                 Kind::TungsteniteSend => spawn_conn(kind, verbose, tungstenite_send(tcp)),
                 Kind::TungsteniteForward => spawn_conn(kind, verbose, tungstenite_forward(tcp)),
                 Kind::TokioWebsockets => spawn_conn(kind, verbose, tokio_websockets(tcp)),
-                Kind::Fastwebsockets => spawn_conn(kind, verbose, fastwebsockets(tcp)),
+                Kind::Fastwebsockets => spawn_conn(kind, verbose, fastwebsockets(tcp, verbose)),
                 Kind::Yawc => spawn_conn(kind, verbose, yawc(tcp, verbose)),
                 Kind::SockudoWs => spawn_conn(kind, verbose, sockudo_ws(tcp)),
                 Kind::Wtx => spawn_conn(kind, verbose, wtx(tcp)),
@@ -204,9 +203,36 @@ async fn tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn fastwebsockets(tcp: TcpStream) -> Result<(), BoxError> {
-    let tcp = minimal_upgrade(tcp).await?;
-    let ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
+/// fastwebsockets' own server handshake, `upgrade::upgrade`, which runs on
+/// hyper (its only one; its docs serve it this way). Once upgraded, the
+/// TCP stream is taken back from hyper (`Upgraded::downcast`), so the echo
+/// runs on the socket itself, as `FragmentCollector` + `write_frame` in its
+/// echo example: the data rows measure its frame code, not hyper's I/O
+/// wrapper, and the handshake row measures its real handshake.
+async fn fastwebsockets(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
+    let service = hyper::service::service_fn(
+        move |mut req: hyper::Request<hyper::body::Incoming>| async move {
+            let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut req)?;
+            spawn_conn(Kind::Fastwebsockets, verbose, fastwebsockets_echo(upgrade));
+            Ok::<_, fastwebsockets::WebSocketError>(response)
+        },
+    );
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades()
+        .await?;
+    Ok(())
+}
+
+async fn fastwebsockets_echo(upgrade: fastwebsockets::upgrade::UpgradeFut) -> Result<(), BoxError> {
+    let upgraded = upgrade.await?.into_inner().into_inner();
+    let parts = upgraded
+        .downcast::<hyper_util::rt::TokioIo<TcpStream>>()
+        .map_err(|_| io::Error::other("the upgraded I/O is not the TCP stream"))?;
+    if !parts.read_buf.is_empty() {
+        return Err(io::Error::other("client sent frames before the upgrade response").into());
+    }
+    let ws = fastwebsockets::WebSocket::after_handshake(parts.io.into_inner(), fastwebsockets::Role::Server);
     let mut ws = fastwebsockets::FragmentCollector::new(ws);
     loop {
         let frame = ws.read_frame().await?;
@@ -411,42 +437,3 @@ async fn raw(mut tcp: TcpStream) -> io::Result<()> {
     }
 }
 
-/// Just enough of the server handshake (RFC 6455 §4.2) for the bench's own
-/// request: fastwebsockets does its upgrade only through hyper (feature
-/// `upgrade`), which would add a whole HTTP stack to the dev-dependencies.
-async fn minimal_upgrade(mut tcp: TcpStream) -> io::Result<TcpStream> {
-    let mut buf = Vec::with_capacity(1024);
-    let end = loop {
-        if tcp.read_buf(&mut buf).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        if buf.len() > 16 * 1024 {
-            return Err(io::Error::other("request head too large"));
-        }
-    };
-    if buf.len() != end + 4 {
-        return Err(io::Error::other(
-            "client sent data before the upgrade response",
-        ));
-    }
-    let head = std::str::from_utf8(&buf[..end]).map_err(io::Error::other)?;
-    let key = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("sec-websocket-key"))
-        .map(|(_, value)| value.trim())
-        .ok_or_else(|| io::Error::other("no Sec-WebSocket-Key"))?;
-    let mut sha = Sha1::new();
-    sha.update(key.as_bytes());
-    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    tcp.write_all(response.as_bytes()).await?;
-    Ok(tcp)
-}

@@ -315,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// Reads more bytes. `Ok(false)` means end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
         if self.buf.capacity() == 0 {
-            self.buf = spare::take(self.read_size.get());
+            self.buf = spare::READ.take(self.read_size.get());
         }
         if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
             self.buf.reserve(self.read_size.get());
@@ -337,7 +337,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                 if self.buf.is_empty() && self.codec.is_between_frames() {
                     // Idle connections keep no read buffer: it goes to the
                     // next connection on this thread that reads.
-                    spare::park(mem::take(&mut self.buf));
+                    spare::READ.park(mem::take(&mut self.buf));
                 }
                 Poll::Pending
             }

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::mem;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -15,15 +16,15 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 
 use crate::protocol::{apply_mask, FrameHeader};
+use crate::spare;
 
 /// Payloads at least this long are queued by reference instead of copied,
 /// when the transport supports vectored writes.
 const BY_REFERENCE_MIN: usize = 4096;
-/// The first allocation of the staging buffer after it was released: room
-/// for a batch of small frames, and small enough to come from the
-/// allocator's per-thread cache (glibc's takes blocks up to 1032 bytes), as
-/// a connection echoing one small message at a time allocates it per
-/// message.
+/// The least room the staging buffer comes back with after it was released
+/// (from this thread's spare, or allocated): a batch of small frames, and
+/// small enough to come from the allocator's per-thread cache (glibc's
+/// takes blocks up to 1032 bytes) when there is no spare.
 const STAGE_MIN: usize = 1024;
 /// At most this many slices per `write_vectored` call.
 const MAX_SLICES: usize = 64;
@@ -157,7 +158,9 @@ impl WriteQueue {
     /// doubling from the first frame's size.
     fn reserve(&mut self, additional: usize) {
         if self.staged.capacity() == 0 {
-            self.staged.reserve(additional.max(STAGE_MIN));
+            let want = additional.max(STAGE_MIN);
+            self.staged = spare::WRITE.take(want);
+            self.staged.reserve(want);
         } else {
             self.staged.reserve(additional);
         }
@@ -190,8 +193,9 @@ impl WriteQueue {
             self.consume(n);
         }
         if self.len() == 0 {
-            // Idle connections keep no write buffer.
-            self.staged = BytesMut::new();
+            // Idle connections keep no write buffer: it goes to the next
+            // connection on this thread that writes.
+            spare::WRITE.park(mem::take(&mut self.staged));
         }
         Poll::Ready(Ok(()))
     }

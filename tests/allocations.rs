@@ -91,14 +91,16 @@ fn check(what: &str, measured: f64, bound: f64) {
     assert!(measured <= bound, "{what}: {measured:.2} allocations, bound {bound}");
 }
 
+/// None: the read buffer and the write staging buffer a connection lets go
+/// between messages come back from this thread's spares.
 #[test]
-fn a_small_binary_echo_allocates_little() {
-    check("20 B binary, one in flight, per message", allocations_per_message(op::BINARY, vec![0x5a; 20], 1), 1.5);
+fn a_small_binary_echo_allocates_nothing() {
+    check("20 B binary, one in flight, per message", allocations_per_message(op::BINARY, vec![0x5a; 20], 1), 0.01);
 }
 
 #[test]
-fn pipelined_small_echoes_share_their_allocations() {
-    check("20 B binary, 16 in flight, per message", allocations_per_message(op::BINARY, vec![0x5a; 20], 16), 0.25);
+fn pipelined_small_echoes_allocate_nothing() {
+    check("20 B binary, 16 in flight, per message", allocations_per_message(op::BINARY, vec![0x5a; 20], 16), 0.01);
 }
 
 #[test]

@@ -217,6 +217,19 @@ async fn fastwebsockets(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
             Ok::<_, fastwebsockets::WebSocketError>(response)
         },
     );
+    serve_with_upgrades(tcp, service).await
+}
+
+/// Serves one hyper HTTP/1 connection with upgrades on, for the servers
+/// whose handshake runs on hyper: `service` answers the upgrade request and
+/// spawns the echo on the upgrade future.
+async fn serve_with_upgrades<S>(tcp: TcpStream, service: S) -> Result<(), BoxError>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<BoxError>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<BoxError>,
+{
     hyper::server::conn::http1::Builder::new()
         .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
         .with_upgrades()
@@ -265,11 +278,7 @@ async fn yawc(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
             Ok::<_, yawc::WebSocketError>(response)
         },
     );
-    hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-        .with_upgrades()
-        .await?;
-    Ok(())
+    serve_with_upgrades(tcp, service).await
 }
 
 async fn yawc_echo(upgrade: yawc::UpgradeFut) -> Result<(), BoxError> {

@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::Error;
-use crate::protocol::{Frame, FrameEncoder, MessageDecoder, Role};
+use crate::protocol::{Frame, FrameEncoder, MessageDecoder, ProtocolError, Role};
 use crate::{Config, Limits, Message};
 
 /// A WebSocket codec for `tokio_util::codec::Framed` and friends.
@@ -60,57 +60,12 @@ impl Codec {
         self.encoder.role()
     }
 
-    /// Accepts compressed messages (permessage-deflate was negotiated).
-    #[cfg(feature = "deflate")]
-    pub(crate) fn set_decompressor(&mut self, decompressor: crate::deflate::Decompressor) {
-        self.decoder.set_decompressor(decompressor);
+    /// Accepts compressed messages, inflated by `inflater`
+    /// (permessage-deflate was negotiated, e.g. a
+    /// [`deflate::Decompressor`](crate::deflate::Decompressor)).
+    pub fn set_inflater(&mut self, inflater: Box<dyn crate::protocol::Inflate>) {
+        self.decoder.set_inflater(inflater);
     }
-
-    /// Whether no frame is partly received.
-    pub(crate) fn is_between_frames(&self) -> bool {
-        self.decoder.is_between_frames()
-    }
-
-    /// The decoder's fast path alone (a whole single-frame data message at
-    /// the start of `src`), inlined into the read half: `None` when `src`
-    /// holds anything else, left for [`Codec::decode_frames`].
-    #[inline]
-    pub(crate) fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, Error>> {
-        self.decoder.decode_whole(src)
-    }
-
-    /// [`Decoder::decode`] without the fast path, after `decode_whole`
-    /// declined: see [`MessageDecoder::decode_frames`].
-    pub(crate) fn decode_frames(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
-        self.decoder.decode_frames(src)
-    }
-
-    /// Decodes in streaming mode: see [`MessageDecoder::decode_chunk`].
-    pub(crate) fn decode_chunk(&mut self, src: &mut BytesMut) -> Result<Option<Event>, Error> {
-        self.decoder.decode_chunk(src)
-    }
-}
-
-/// One step of a data message decoded in streaming mode
-/// ([`MessageDecoder::decode_chunk`]): what
-/// [`MessageReader`](crate::MessageReader) is built on.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Event {
-    /// A data message begins: text or binary, compressed or not.
-    Start {
-        /// A text message (its payload is validated as UTF-8).
-        text: bool,
-        /// Compressed with permessage-deflate; the data that follows is
-        /// already inflated.
-        compressed: bool,
-    },
-    /// The next piece of the message's payload: unmasked, inflated, and for
-    /// text validated so far. Never empty.
-    Data(BytesMut),
-    /// The message is complete (and its text valid to the end).
-    End,
-    /// A control frame, which may arrive between a message's frames.
-    Control(Message),
 }
 
 impl Decoder for Codec {
@@ -118,14 +73,14 @@ impl Decoder for Codec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
-        self.decoder.decode(src)
+        Ok(self.decoder.decode(src)?)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
         match self.decoder.decode(src)? {
             Some(msg) => Ok(Some(msg)),
             None if src.is_empty() => Ok(None),
-            None => Err(crate::error::ProtocolError::UnexpectedEof.into()),
+            None => Err(ProtocolError::UnexpectedEof.into()),
         }
     }
 }

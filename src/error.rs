@@ -3,6 +3,7 @@
 use std::{error, fmt, io};
 
 use crate::handshake::HandshakeError;
+pub use crate::protocol::{CapacityError, DecodeError, ProtocolError};
 use crate::CloseCode;
 
 /// Shorthand for `Result<T, silverback::Error>`.
@@ -47,76 +48,6 @@ pub enum Error {
     Json(serde_json::Error),
 }
 
-/// A violation of RFC 6455 by the peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProtocolError {
-    /// A frame used a reserved opcode (RFC 6455 §5.2).
-    ReservedOpcode(u8),
-    /// A reserved bit was set with no extension negotiated to give it meaning
-    /// (RFC 6455 §5.2).
-    ReservedBits(u8),
-    /// A client sent an unmasked frame (RFC 6455 §5.1).
-    UnmaskedFrame,
-    /// A server sent a masked frame (RFC 6455 §5.1).
-    MaskedFrame,
-    /// A control frame carried more than 125 bytes (RFC 6455 §5.5).
-    ControlFrameTooLong,
-    /// A control frame was fragmented (RFC 6455 §5.5).
-    FragmentedControlFrame,
-    /// A continuation frame arrived with no message in progress (RFC 6455 §5.4).
-    UnexpectedContinuation,
-    /// A new data frame arrived while a fragmented message was in progress
-    /// (RFC 6455 §5.4).
-    ExpectedContinuation,
-    /// A 64-bit payload length had its most significant bit set (RFC 6455 §5.2).
-    InvalidPayloadLength,
-    /// A close frame carried a one-byte payload (RFC 6455 §5.5.1).
-    InvalidClosePayload,
-    /// A close frame carried a code not allowed on the wire (RFC 6455 §7.4).
-    InvalidCloseCode(u16),
-    /// A text message or close reason was not valid UTF-8 (RFC 6455 §8.1).
-    InvalidUtf8,
-    /// The transport ended in the middle of a frame or without a close frame.
-    UnexpectedEof,
-    /// RSV1 (the permessage-deflate bit) was set on a control frame or a
-    /// continuation frame (RFC 7692 §6.1).
-    CompressedControlOrContinuation,
-    /// A compressed message was not valid DEFLATE data (RFC 7692 §7.2.2).
-    InvalidCompressedData,
-}
-
-/// A configured limit was exceeded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CapacityError {
-    /// A frame announced a payload above `Limits::max_frame_size`.
-    FrameTooLarge {
-        /// The announced payload length.
-        len: u64,
-        /// The configured maximum.
-        max: usize,
-    },
-    /// A message grew above `Limits::max_message_size`.
-    MessageTooLarge {
-        /// The message length so far.
-        len: u64,
-        /// The configured maximum.
-        max: usize,
-    },
-    /// A control frame we were asked to send is longer than 125 bytes.
-    ControlFrameTooLong {
-        /// The payload length asked for.
-        len: usize,
-    },
-    /// A compressed message decompressed to more than
-    /// `Limits::max_message_size`; decompression stopped there.
-    InflatedMessageTooLarge {
-        /// The configured maximum.
-        max: usize,
-    },
-}
-
 impl Error {
     /// The close code this error is answered with on the wire, if any.
     ///
@@ -127,16 +58,8 @@ impl Error {
     #[must_use]
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
-            Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData) => {
-                Some(CloseCode::INVALID_PAYLOAD)
-            }
-            Error::Protocol(ProtocolError::UnexpectedEof) => None,
-            Error::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
-            Error::Capacity(CapacityError::FrameTooLarge { .. })
-            | Error::Capacity(CapacityError::MessageTooLarge { .. })
-            | Error::Capacity(CapacityError::InflatedMessageTooLarge { .. }) => {
-                Some(CloseCode::MESSAGE_TOO_BIG)
-            }
+            Error::Protocol(e) => e.close_code(),
+            Error::Capacity(e) => e.close_code(),
             // A peer that went silent (or stopped reading): we are going away.
             Error::Timeout => Some(CloseCode::GOING_AWAY),
             _ => None,
@@ -194,61 +117,6 @@ impl error::Error for Error {
     }
 }
 
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
-            ProtocolError::ReservedBits(bits) => {
-                write!(f, "reserved bits {bits:#05b} set without an extension")
-            }
-            ProtocolError::UnmaskedFrame => f.write_str("client frame is not masked"),
-            ProtocolError::MaskedFrame => f.write_str("server frame is masked"),
-            ProtocolError::ControlFrameTooLong => f.write_str("control frame longer than 125 bytes"),
-            ProtocolError::FragmentedControlFrame => f.write_str("fragmented control frame"),
-            ProtocolError::UnexpectedContinuation => {
-                f.write_str("continuation frame without a message in progress")
-            }
-            ProtocolError::ExpectedContinuation => {
-                f.write_str("new data frame inside a fragmented message")
-            }
-            ProtocolError::InvalidPayloadLength => {
-                f.write_str("64-bit payload length has its top bit set")
-            }
-            ProtocolError::InvalidClosePayload => f.write_str("close payload of one byte"),
-            ProtocolError::InvalidCloseCode(code) => write!(f, "close code {code} not allowed"),
-            ProtocolError::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
-            ProtocolError::UnexpectedEof => f.write_str("connection ended without a close frame"),
-            ProtocolError::CompressedControlOrContinuation => {
-                f.write_str("compression bit set on a control or continuation frame")
-            }
-            ProtocolError::InvalidCompressedData => f.write_str("compressed message is not valid deflate data"),
-        }
-    }
-}
-
-impl error::Error for ProtocolError {}
-
-impl fmt::Display for CapacityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CapacityError::FrameTooLarge { len, max } => {
-                write!(f, "frame of {len} bytes exceeds the limit of {max}")
-            }
-            CapacityError::MessageTooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the limit of {max}")
-            }
-            CapacityError::ControlFrameTooLong { len } => {
-                write!(f, "control frame payload of {len} bytes exceeds 125")
-            }
-            CapacityError::InflatedMessageTooLarge { max } => {
-                write!(f, "message exceeds the limit of {max} bytes once decompressed")
-            }
-        }
-    }
-}
-
-impl error::Error for CapacityError {}
-
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
@@ -267,10 +135,66 @@ impl From<CapacityError> for Error {
     }
 }
 
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Protocol(e) => Error::Protocol(e),
+            DecodeError::Capacity(e) => Error::Capacity(e),
+        }
+    }
+}
+
 impl From<HandshakeError> for Error {
     fn from(e: HandshakeError) -> Self {
         Error::Handshake(e)
     }
+}
+
+impl Error {
+    /// The close code that describes how this error ended the connection,
+    /// from our side's point of view: the code we sent for a protocol or
+    /// capacity error (1002, 1007, 1009) or a timeout (1001), and
+    /// [`CloseCode::ABNORMAL`] (1006, never sent on the wire) when the
+    /// connection broke without a closing handshake: end of stream without
+    /// a close frame, reset, broken pipe. `None` for errors that do not end
+    /// a connection this way ([`Error::Closed`], handshake errors).
+    #[must_use]
+    pub fn ended_with(&self) -> Option<CloseCode> {
+        match self {
+            Error::Protocol(ProtocolError::UnexpectedEof) => Some(CloseCode::ABNORMAL),
+            Error::Io(e) if is_broken_connection(e) => Some(CloseCode::ABNORMAL),
+            other => other.close_code(),
+        }
+    }
+
+    /// Whether this error ended the connection with a code *not* in
+    /// `expected` (gorilla's `IsUnexpectedCloseError` for errors): a
+    /// dropped connection counts as 1006.
+    ///
+    /// ```
+    /// use silverback::{CloseCode, Error, ProtocolError};
+    ///
+    /// let dropped = Error::Protocol(ProtocolError::UnexpectedEof);
+    /// assert!(dropped.is_unexpected_close(&[CloseCode::NORMAL, CloseCode::GOING_AWAY]));
+    /// assert!(!dropped.is_unexpected_close(&[CloseCode::ABNORMAL]));
+    /// assert!(!Error::Closed.is_unexpected_close(&[]));
+    /// ```
+    #[must_use]
+    pub fn is_unexpected_close(&self, expected: &[CloseCode]) -> bool {
+        self.ended_with().is_some_and(|code| !expected.contains(&code))
+    }
+}
+
+/// I/O errors that mean the peer or the network dropped the connection.
+fn is_broken_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::NotConnected
+    )
 }
 
 #[cfg(test)]
@@ -311,5 +235,21 @@ mod tests {
     #[test]
     fn error_is_small() {
         assert!(std::mem::size_of::<Error>() <= 32, "{}", std::mem::size_of::<Error>());
+    }
+
+    #[test]
+    fn how_errors_ended_the_connection() {
+        let table: &[(Error, Option<u16>)] = &[
+            (ProtocolError::UnexpectedEof.into(), Some(1006)),
+            (io::Error::from(io::ErrorKind::ConnectionReset).into(), Some(1006)),
+            (io::Error::from(io::ErrorKind::PermissionDenied).into(), None),
+            (ProtocolError::InvalidUtf8.into(), Some(1007)),
+            (CapacityError::MessageTooLarge { len: 2, max: 1 }.into(), Some(1009)),
+            (Error::Timeout, Some(1001)),
+            (Error::Closed, None),
+        ];
+        for (err, code) in table {
+            assert_eq!(err.ended_with().map(u16::from), *code, "{err:?}");
+        }
     }
 }

@@ -4,45 +4,30 @@
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod protocol;
-#[cfg(feature = "hyper")]
-pub use handshake::hyper;
-#[cfg(feature = "axum")]
-pub mod axum;
 
-mod close_checks;
 mod codec;
 mod config;
-mod control;
+mod connection;
 mod error;
 mod handshake;
-mod io;
-#[cfg(feature = "json")]
-mod json;
-mod message;
-mod prepared;
-mod shared;
-mod spare;
-mod split;
-mod stream;
-mod utf8_bytes;
-mod write_queue;
+mod integrations;
+
+#[cfg(feature = "axum")]
+pub use integrations::axum;
+#[cfg(feature = "hyper")]
+pub use integrations::hyper;
 
 pub use codec::Codec;
 pub use config::{Config, Limits};
-pub use control::Control;
+pub use connection::{
+    Control, MessageKind, MessageReader, MessageWriter, PreparedMessage, ReadHalf, ReuniteError, WebSocketStream,
+    WriteHalf,
+};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
 pub use error::{CapacityError, Error, ProtocolError, Result};
-pub use handshake::{accept, connect, Connector, HandshakeError, Request, Response, Upgrader};
-pub use handshake::Rejection;
-pub use handshake::MaybeTlsStream;
-pub use io::{MessageKind, MessageReader, MessageWriter};
-pub use message::Message;
-pub use prepared::PreparedMessage;
-pub use protocol::{CloseCode, CloseFrame, Frame, OpCode, Role};
-pub use split::{ReadHalf, ReuniteError, WriteHalf};
-pub use stream::WebSocketStream;
-pub use utf8_bytes::Utf8Bytes;
+pub use handshake::{accept, connect, Connector, HandshakeError, MaybeTlsStream, Rejection, Request, Response, Upgrader};
+pub use protocol::{CloseCode, CloseFrame, Frame, Message, OpCode, Role, Utf8Bytes};
 /// The rustls version `Connector::tls_config` takes, for building a
 /// `rustls::ClientConfig` (or a server's) without a version mismatch.
 #[cfg(feature = "rustls")]

@@ -7,41 +7,16 @@
 //! (plus one byte, to notice the overflow), and the output buffer's capacity
 //! is grown by hand so that it never passes that bound either.
 
-use std::{error, fmt};
-
 use bytes::BytesMut;
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::deflate::compress::SYNC_FLUSH_TAIL;
+use crate::protocol::{Inflate, InflateError};
 
 /// The largest slice of output handed to the inflater at once.
 const MAX_CHUNK: usize = 64 * 1024;
 /// The smallest, unless the size limit is nearer.
 const MIN_CHUNK: usize = 1024;
-
-/// Why a compressed message could not be decompressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum InflateError {
-    /// The payload is not valid DEFLATE data, or refers back further than
-    /// the window (RFC 7692 §7.2.2). The connection should be failed with
-    /// close code 1007.
-    Corrupt,
-    /// The message decompresses to more than the allowed size. The
-    /// connection should be failed with close code 1009.
-    TooLarge,
-}
-
-impl fmt::Display for InflateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InflateError::Corrupt => f.write_str("compressed message is not valid deflate data"),
-            InflateError::TooLarge => f.write_str("message exceeds the size limit once decompressed"),
-        }
-    }
-}
-
-impl error::Error for InflateError {}
 
 /// The receiving half of permessage-deflate: turns the payloads of a
 /// compressed message's frames back into the message.
@@ -200,6 +175,18 @@ fn reserve_within(out: &mut BytesMut, additional: usize, cap_limit: usize) {
     let mut grown = BytesMut::with_capacity(capacity);
     grown.extend_from_slice(out);
     *out = grown;
+}
+
+/// How the protocol decoder reaches this decompressor (the decoder knows
+/// only the trait it defines).
+impl Inflate for Decompressor {
+    fn decompress(&mut self, input: &[u8], out: &mut BytesMut, max_len: usize) -> Result<(), InflateError> {
+        Decompressor::decompress(self, input, out, max_len)
+    }
+
+    fn finish_message(&mut self, out: &mut BytesMut, max_len: usize) -> Result<(), InflateError> {
+        Decompressor::finish_message(self, out, max_len)
+    }
 }
 
 #[cfg(test)]

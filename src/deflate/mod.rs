@@ -83,10 +83,13 @@ mod outgoing;
 
 pub use compress::Compressor;
 pub use config::DeflateConfig;
-pub use decompress::{Decompressor, InflateError};
+pub use crate::protocol::InflateError;
+pub use decompress::Decompressor;
 pub use extension_header::{parse_extensions, Extension, ExtensionSyntaxError};
 pub(crate) use outgoing::Outgoing;
 pub use negotiate::{client_accept, client_offer, server_negotiate, DeflateParams, NegotiationError, EXTENSION_NAME};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod decoder_tests;

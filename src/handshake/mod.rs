@@ -18,16 +18,14 @@
 mod accept_key;
 mod client;
 mod error;
-mod extensions;
-mod head;
+pub(crate) mod extensions;
+pub(crate) mod head;
 mod headers;
-#[cfg(feature = "hyper")]
-pub mod hyper;
 mod proxy;
 mod rejection;
 mod request;
-mod response;
-mod server;
+pub(crate) mod response;
+pub(crate) mod server;
 mod settings;
 mod tls;
 mod url;

@@ -4,8 +4,8 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::ProtocolError;
-use crate::Utf8Bytes;
+use crate::protocol::ProtocolError;
+use crate::protocol::Utf8Bytes;
 
 /// A close status code (RFC 6455 §7.4), an open newtype over `u16`.
 ///

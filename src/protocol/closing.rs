@@ -50,12 +50,6 @@ impl CloseState {
         self.sent
     }
 
-    /// Whether the peer's close frame has arrived: no data will follow.
-    #[must_use]
-    pub fn is_received(&self) -> bool {
-        self.received
-    }
-
     /// Both close frames are exchanged.
     #[must_use]
     pub fn is_done(&self) -> bool {

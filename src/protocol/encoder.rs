@@ -2,9 +2,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::CapacityError;
+use crate::protocol::CapacityError;
 use crate::protocol::{apply_mask, encode_close_payload, FrameHeader, OpCode, Role};
-use crate::Message;
+use crate::protocol::Message;
 
 /// The send side of a connection: decides each frame's header, including a
 /// fresh masking key per frame for a client (RFC 6455 §5.3: "the masking key

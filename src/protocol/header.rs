@@ -15,7 +15,7 @@
 //! +-------------------------------+-------------------------------+
 //! ```
 
-use crate::error::ProtocolError;
+use crate::protocol::ProtocolError;
 use crate::protocol::OpCode;
 
 /// The RSV1 bit in [`FrameHeader::rsv`]: permessage-deflate's "compressed"

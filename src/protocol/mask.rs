@@ -6,7 +6,7 @@
 //! compiled for AVX2 and picked at run time, the module's one `unsafe`
 //! call), then 8-byte words, a 4-byte word and single bytes; a payload
 //! shorter than a block skips the block set-up.
-//! [`apply_mask_bytewise`] is the obvious scalar twin, kept for tests and
+//! `apply_mask_bytewise` is the obvious scalar twin, kept for the tests and
 //! benchmarks.
 
 /// The block size of the vectorisable loop.
@@ -103,7 +103,8 @@ fn mask_words(buf: &mut [u8], key: [u8; 4], word: u64) {
 }
 
 /// The byte-at-a-time reference implementation of [`apply_mask`].
-pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
+#[cfg(test)]
+pub(crate) fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {
         *b ^= key[(offset + i) % 4];
     }

@@ -1,6 +1,6 @@
 //! Frame opcodes (RFC 6455 §5.2, §11.8).
 
-use crate::error::ProtocolError;
+use crate::protocol::ProtocolError;
 
 /// A frame's opcode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -86,7 +86,7 @@ impl Utf8Validator {
 /// Where a character that the end of `data` cuts short begins: the index of
 /// a lead byte among the last three bytes whose width reaches past the end,
 /// or `data.len()` when the last character is not cut.
-fn incomplete_tail_start(data: &[u8]) -> usize {
+pub(crate) fn incomplete_tail_start(data: &[u8]) -> usize {
     let len = data.len();
     for back in 1..=len.min(3) {
         let byte = data[len - back];

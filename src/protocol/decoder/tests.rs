@@ -1,10 +1,10 @@
 use bytes::{Bytes, BytesMut};
 
 use super::MessageDecoder;
-use crate::codec::Event;
-use crate::error::{CapacityError, Error, ProtocolError};
-use crate::protocol::{apply_mask, CloseCode, CloseFrame, Role};
-use crate::{Limits, Message};
+use super::Event;
+use crate::protocol::{
+    apply_mask, CapacityError, CloseCode, CloseFrame, DecodeError as Error, Limits, Message, ProtocolError, Role,
+};
 
 fn decode_all(role: Role, limits: Limits, wire: &[u8]) -> Result<Vec<Message>, Error> {
     let mut dec = MessageDecoder::new(role, limits);
@@ -233,7 +233,7 @@ fn allowed_large_announcement_reserves_in_proportion_to_data() {
 /// A streamed message as the tests compare it: consecutive data merged.
 #[derive(Debug, PartialEq)]
 enum Ev {
-    Start { text: bool, compressed: bool },
+    Start { text: bool },
     Data(Vec<u8>),
     End,
     Control(Message),
@@ -256,7 +256,7 @@ fn stream(dec: &mut MessageDecoder, wire: &[u8], piece: usize) -> Result<Vec<Ev>
 
 fn push_event(out: &mut Vec<Ev>, event: Event) {
     match event {
-        Event::Start { text, compressed } => out.push(Ev::Start { text, compressed }),
+        Event::Start { text } => out.push(Ev::Start { text }),
         Event::Data(data) => {
             assert!(!data.is_empty(), "empty data event");
             match out.last_mut() {
@@ -270,7 +270,7 @@ fn push_event(out: &mut Vec<Ev>, event: Event) {
 }
 
 fn streamed(text: bool, payload: &[u8]) -> Vec<Ev> {
-    let mut out = vec![Ev::Start { text, compressed: false }];
+    let mut out = vec![Ev::Start { text }];
     if !payload.is_empty() {
         out.push(Ev::Data(payload.to_vec()));
     }
@@ -307,7 +307,7 @@ fn streaming_hands_out_partial_frames_at_once() {
     let wire = masked(0x82, &payload);
     let mut dec = MessageDecoder::new(Role::Server, Limits::default());
     let mut buf = BytesMut::from(&wire[..8 + 100]);
-    assert_eq!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Start { text: false, compressed: false }));
+    assert_eq!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Start { text: false }));
     let mut got = Vec::new();
     let mut fed = 8 + 100;
     loop {
@@ -351,7 +351,7 @@ fn streaming_control_frames_arrive_between_fragments() {
     let mut dec = MessageDecoder::new(Role::Server, Limits::default());
     let close = Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")));
     let expected = vec![
-        Ev::Start { text: true, compressed: false },
+        Ev::Start { text: true },
         Ev::Data(b"Hel".to_vec()),
         Ev::Control(Message::ping(&b"p"[..])),
         Ev::Data(b"l".to_vec()),
@@ -426,90 +426,4 @@ fn streaming_continues_a_message_that_decode_began() {
     // And whole messages decode as before afterwards.
     let mut buf = BytesMut::from(&masked(0x81, b"next")[..]);
     assert_eq!(dec.decode(&mut buf).unwrap(), Some(text("next")));
-}
-
-#[cfg(feature = "deflate")]
-mod deflate {
-    use super::*;
-    use crate::deflate::Decompressor;
-    use crate::protocol::{FrameEncoder, OpCode, RSV1};
-
-    /// A frame as a server sends it (unmasked), with `rsv` bits.
-    fn unmasked(fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        FrameEncoder::new(Role::Server).encode(&mut out, fin, rsv, opcode, payload);
-        out.to_vec()
-    }
-
-    /// `payload` compressed as one message (RFC 7692 §7.2.1: the sync
-    /// flush's last four bytes left off).
-    fn compress(payload: &[u8]) -> Vec<u8> {
-        let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
-        let mut out = Vec::with_capacity(payload.len() / 2 + 1024);
-        c.compress_vec(payload, &mut out, flate2::FlushCompress::Sync).unwrap();
-        assert_eq!(c.total_in(), payload.len() as u64, "output room");
-        out.truncate(out.len() - 4);
-        out
-    }
-
-    fn inflating_decoder() -> MessageDecoder {
-        let mut dec = MessageDecoder::new(Role::Client, Limits::default().max_message_size(1024));
-        dec.set_decompressor(Decompressor::new(15, false));
-        dec
-    }
-
-    /// A message inflating to 8 MiB streams out in bounded pieces, past a
-    /// message limit of 1 KiB: nothing is gathered.
-    #[test]
-    fn compressed_messages_stream_in_bounded_pieces() {
-        let payload: Vec<u8> = (0..8u32 << 20).map(|i| b"silverback "[(i % 11) as usize]).collect();
-        let compressed = compress(&payload);
-        let half = compressed.len() / 2;
-        let wire = [
-            unmasked(false, RSV1, OpCode::Text, &compressed[..half]),
-            unmasked(true, 0, OpCode::Continuation, &compressed[half..]),
-        ]
-        .concat();
-        let mut dec = inflating_decoder();
-        let mut buf = BytesMut::from(&wire[..]);
-        assert_eq!(dec.decode_chunk(&mut buf).unwrap(), Some(Event::Start { text: true, compressed: true }));
-        let mut total = 0;
-        let mut largest = 0;
-        loop {
-            match dec.decode_chunk(&mut buf).unwrap() {
-                Some(Event::Data(data)) => {
-                    assert_eq!(&data[..], &payload[total..total + data.len()]);
-                    total += data.len();
-                    largest = largest.max(data.len());
-                }
-                Some(Event::End) => break,
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!(total, payload.len());
-        assert!(largest <= super::super::stream::INFLATE_TARGET + 1100 * super::super::stream::INFLATE_PIECE, "{largest}");
-        // The window carries over: a second message still inflates.
-        let mut buf = BytesMut::from(&unmasked(true, RSV1, OpCode::Binary, &compress(b"again"))[..]);
-        let mut events = Vec::new();
-        while let Some(event) = dec.decode_chunk(&mut buf).unwrap() {
-            push_event(&mut events, event);
-        }
-        assert_eq!(events, vec![Ev::Start { text: false, compressed: true }, Ev::Data(b"again".to_vec()), Ev::End]);
-    }
-
-    #[test]
-    fn compressed_text_is_validated_after_inflation() {
-        let wire = unmasked(true, RSV1, OpCode::Text, &compress(b"ok \xff"));
-        let mut dec = inflating_decoder();
-        match stream(&mut dec, &wire, usize::MAX) {
-            Err(Error::Protocol(ProtocolError::InvalidUtf8)) => {}
-            other => panic!("{other:?}"),
-        }
-        let wire = unmasked(true, RSV1, OpCode::Binary, &[0xff, 0xff]);
-        let mut dec = inflating_decoder();
-        match stream(&mut dec, &wire, usize::MAX) {
-            Err(Error::Protocol(ProtocolError::InvalidCompressedData)) => {}
-            other => panic!("{other:?}"),
-        }
-    }
 }

@@ -14,9 +14,7 @@
 use bytes::{Buf, BytesMut};
 
 use super::MessageDecoder;
-use crate::error::{Error, ProtocolError};
-use crate::protocol::apply_mask;
-use crate::{Message, Utf8Bytes};
+use crate::protocol::{apply_mask, DecodeError, Message, ProtocolError, Utf8Bytes};
 
 /// The first header byte of a final, uncompressed text frame.
 const FIN_TEXT: u8 = 0x81;
@@ -30,8 +28,8 @@ impl MessageDecoder {
     /// Inlined into the read half, so the message is built where it is
     /// returned.
     #[inline]
-    pub(crate) fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, Error>> {
-        if self.frame.is_some() || self.header_only {
+    pub fn decode_whole(&mut self, src: &mut BytesMut) -> Option<Result<Message, DecodeError>> {
+        if self.frame.is_some() {
             return None;
         }
         let (text, len, header_len, key) = {

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use crate::protocol::{CloseFrame, OpCode};
-use crate::Utf8Bytes;
+use crate::protocol::{CloseCode, CloseFrame, OpCode};
+use crate::protocol::Utf8Bytes;
 
 /// A WebSocket message.
 ///
@@ -166,5 +166,68 @@ impl From<Vec<u8>> for Message {
 impl From<Bytes> for Message {
     fn from(data: Bytes) -> Self {
         Message::Binary(data)
+    }
+}
+
+impl Message {
+    /// The close code of a close message: the frame's code, or
+    /// [`CloseCode::NO_STATUS`] (1005) for a close frame without one (RFC
+    /// 6455 §7.1.5). `None` for other messages.
+    ///
+    /// ```
+    /// use silverback::{CloseCode, CloseFrame, Message};
+    ///
+    /// assert_eq!(Message::Close(None).close_code(), Some(CloseCode::NO_STATUS));
+    /// assert_eq!(Message::Close(Some(CloseFrame::normal())).close_code(), Some(CloseCode::NORMAL));
+    /// assert_eq!(Message::text("hi").close_code(), None);
+    /// ```
+    #[must_use]
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            Message::Close(Some(frame)) => Some(frame.code),
+            Message::Close(None) => Some(CloseCode::NO_STATUS),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a close message with one of `codes` (gorilla's
+    /// `IsCloseError`).
+    #[must_use]
+    pub fn is_close_with(&self, codes: &[CloseCode]) -> bool {
+        self.close_code().is_some_and(|code| codes.contains(&code))
+    }
+
+    /// Whether this is a close message with a code *not* in `expected`
+    /// (gorilla's `IsUnexpectedCloseError`): what a server logs when a
+    /// client leaves other than by `1000` or `1001`.
+    ///
+    /// ```
+    /// use silverback::{CloseCode, CloseFrame, Message};
+    ///
+    /// let expected = [CloseCode::NORMAL, CloseCode::GOING_AWAY];
+    /// let bye = Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "")));
+    /// let crash = Message::Close(Some(CloseFrame::new(CloseCode::INTERNAL_ERROR, "")));
+    /// assert!(!bye.is_unexpected_close(&expected));
+    /// assert!(crash.is_unexpected_close(&expected));
+    /// ```
+    #[must_use]
+    pub fn is_unexpected_close(&self, expected: &[CloseCode]) -> bool {
+        self.close_code().is_some_and(|code| !expected.contains(&code))
+    }
+}
+
+#[cfg(test)]
+mod close_tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_of_messages() {
+        let normal = Message::Close(Some(CloseFrame::normal()));
+        assert!(normal.is_close_with(&[CloseCode::NORMAL]));
+        assert!(!normal.is_close_with(&[CloseCode::GOING_AWAY]));
+        assert!(!Message::text("x").is_close_with(&[CloseCode::NORMAL]));
+        assert!(!Message::text("x").is_unexpected_close(&[]));
+        assert!(Message::Close(None).is_unexpected_close(&[CloseCode::NORMAL]));
+        assert!(!Message::Close(None).is_unexpected_close(&[CloseCode::NO_STATUS]));
     }
 }

@@ -3,24 +3,17 @@
 
 use std::mem;
 
-#[cfg(feature = "deflate")]
-use bytes::Buf;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
-use super::{Fragmented, MessageDecoder};
-use crate::codec::Event;
-use crate::error::{Error, ProtocolError};
-use crate::protocol::{apply_mask, parse_close_payload, OpCode, RSV1};
-use crate::Message;
+use super::{Event, Fragmented, MessageDecoder};
+use crate::protocol::{apply_mask, parse_close_payload, DecodeError, Message, OpCode, ProtocolError, RSV1};
 
 /// Streaming: compressed input is fed to the inflater this many bytes at a
 /// time. DEFLATE expands a byte to at most about 1032 bytes (a 258-byte
 /// match in two bits), so one piece yields at most about 66 KiB.
-#[cfg(feature = "deflate")]
-pub(super) const INFLATE_PIECE: usize = 64;
+pub(crate) const INFLATE_PIECE: usize = 64;
 /// Streaming: inflation stops once an event holds this many bytes.
-#[cfg(feature = "deflate")]
-pub(super) const INFLATE_TARGET: usize = 16 * 1024;
+pub(crate) const INFLATE_TARGET: usize = 16 * 1024;
 
 impl MessageDecoder {
     /// Decodes the next step of a message in streaming mode, consuming what
@@ -37,7 +30,7 @@ impl MessageDecoder {
     /// to gather continues here (its gathered part comes first, as data);
     /// the reverse is not supported: once a message has started here, it
     /// must be finished here.
-    pub(crate) fn decode_chunk(&mut self, src: &mut BytesMut) -> Result<Option<Event>, Error> {
+    pub fn decode_chunk(&mut self, src: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
         if let Some(event) = self.queued.take() {
             return Ok(Some(event));
         }
@@ -105,15 +98,8 @@ impl MessageDecoder {
     /// Streaming: parses and checks the next frame header, as `decode`
     /// does but without the message size limit. Returns `false` when more
     /// bytes are needed.
-    ///
-    /// It goes through `decode_frames` so that the header parser has one
-    /// call site, inlined into the hot whole-message path.
-    fn start_frame_streamed(&mut self, src: &mut BytesMut) -> Result<bool, Error> {
-        self.header_only = true;
-        let decoded = self.decode_frames(src);
-        self.header_only = false;
-        debug_assert!(!matches!(decoded, Ok(Some(_))), "decode only parsed a header");
-        decoded?;
+    fn start_frame_streamed(&mut self, src: &mut BytesMut) -> Result<bool, DecodeError> {
+        self.frame = self.start_frame(src, false)?;
         Ok(self.frame.is_some())
     }
 
@@ -125,7 +111,7 @@ impl MessageDecoder {
             None if matches!(frame.header.opcode, OpCode::Text | OpCode::Binary) => {
                 let (text, compressed) = (frame.header.opcode == OpCode::Text, frame.compressed);
                 self.message = Some(Fragmented { text, compressed, data: BytesMut::new(), streamed: true });
-                Some(Event::Start { text, compressed })
+                Some(Event::Start { text })
             }
             Some(message) if !message.streamed => {
                 message.streamed = true;
@@ -133,7 +119,7 @@ impl MessageDecoder {
                 if !data.is_empty() {
                     self.queued = Some(Event::Data(data));
                 }
-                Some(Event::Start { text: message.text, compressed: message.compressed })
+                Some(Event::Start { text: message.text })
             }
             _ => None,
         }
@@ -142,7 +128,7 @@ impl MessageDecoder {
     /// Streaming: the final frame is complete. Ends the inflation (whose
     /// last output comes first) and the text's validation (§8.1: a message
     /// may not end inside a character).
-    fn end_streamed(&mut self) -> Result<Event, Error> {
+    fn end_streamed(&mut self) -> Result<Event, DecodeError> {
         let message = self.message.take().expect("checked in start_frame");
         let mut out = BytesMut::new();
         if message.compressed {
@@ -165,8 +151,7 @@ impl MessageDecoder {
     /// of the frame in progress), a piece at a time, until an event's worth
     /// of output is ready or the input runs out. Text is validated on the
     /// output.
-    #[cfg(feature = "deflate")]
-    fn inflate_available(&mut self, src: &mut BytesMut) -> Result<BytesMut, Error> {
+    fn inflate_available(&mut self, src: &mut BytesMut) -> Result<BytesMut, DecodeError> {
         let frame = self.frame.as_mut().expect("frame in progress");
         let Some(inflate) = self.inflate.as_mut() else {
             return Err(ProtocolError::ReservedBits(RSV1).into());
@@ -193,23 +178,10 @@ impl MessageDecoder {
     }
 
     /// Streaming: the end of a compressed message (RFC 7692 §7.2.2).
-    #[cfg(feature = "deflate")]
-    fn inflate_end(&mut self, out: &mut BytesMut) -> Result<(), Error> {
+    fn inflate_end(&mut self, out: &mut BytesMut) -> Result<(), DecodeError> {
         let Some(inflate) = self.inflate.as_mut() else {
             return Err(ProtocolError::ReservedBits(RSV1).into());
         };
         inflate.finish_message(out, usize::MAX).map_err(|_| ProtocolError::InvalidCompressedData.into())
-    }
-
-    /// Without the `deflate` feature no frame is compressed.
-    #[cfg(not(feature = "deflate"))]
-    fn inflate_available(&mut self, _: &mut BytesMut) -> Result<BytesMut, Error> {
-        Err(ProtocolError::ReservedBits(RSV1).into())
-    }
-
-    /// Without the `deflate` feature no frame is compressed.
-    #[cfg(not(feature = "deflate"))]
-    fn inflate_end(&mut self, _: &mut BytesMut) -> Result<(), Error> {
-        Err(ProtocolError::ReservedBits(RSV1).into())
     }
 }

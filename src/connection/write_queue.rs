@@ -16,7 +16,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 
 use crate::protocol::{apply_mask, FrameHeader};
-use crate::spare;
+use super::spare;
 
 /// Payloads at least this long are queued by reference instead of copied,
 /// when the transport supports vectored writes.

@@ -9,7 +9,7 @@ use tokio::io::AsyncWrite;
 
 use crate::error::Result;
 use crate::protocol::CloseFrame;
-use crate::shared::Shared;
+use super::shared::Shared;
 
 /// Sends control frames on a connection from any task, like
 /// gorilla/websocket's `WriteControl`: a ping, or the close frame that starts
@@ -55,15 +55,15 @@ impl<S: AsyncWrite + Unpin> Control<S> {
     /// a longer payload.
     pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
         self.shared.lock().push_ping(&payload.into())?;
-        self.shared.hand_to_reader();
+        self.shared.wake_reader_to_write();
         Ok(())
     }
 
     /// Queues our close frame (`None` sends one without a code), unless one
     /// was already sent; data queued after it is refused.
     pub fn close(&self, frame: Option<CloseFrame>) -> Result<()> {
-        self.shared.lock().push_close_reply(frame.as_ref())?;
-        self.shared.hand_to_reader();
+        self.shared.lock().push_close_urgent(frame.as_ref())?;
+        self.shared.wake_reader_to_write();
         Ok(())
     }
 }

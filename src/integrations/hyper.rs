@@ -77,11 +77,11 @@ use ::hyper::upgrade::{OnUpgrade, Upgraded};
 use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 
-use super::extensions;
-use super::head::{deadline_after, within};
-use super::response::{accept_response, error_response};
-use super::server::Refused;
-use super::{HandshakeError, Request, Upgrader};
+use crate::handshake::extensions;
+use crate::handshake::head::{deadline_after, within};
+use crate::handshake::response::{accept_response, error_response};
+use crate::handshake::server::Refused;
+use crate::handshake::{HandshakeError, Request, Upgrader};
 use crate::error::{Error, Result};
 use crate::{Role, WebSocketStream};
 

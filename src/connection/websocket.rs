@@ -2,7 +2,7 @@
 //! for them.
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -11,13 +11,14 @@ use bytes::BytesMut;
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Sleep;
 
+use super::conn::Conn;
+use super::deadline::Deadline;
+use super::shared::Shared;
+use super::{MessageKind, MessageReader, MessageWriter, ReadHalf, WriteHalf};
 use crate::error::{Error, Result};
-use crate::protocol::{CloseFrame, FrameEncoder, Role};
-use crate::shared::{Core, Shared};
-use crate::split::{ReadHalf, WriteHalf};
-use crate::{Codec, Config, Message, MessageKind, MessageReader, MessageWriter, PreparedMessage};
+use crate::protocol::{CloseFrame, FrameEncoder, Message, MessageDecoder, Role};
+use crate::{Config, PreparedMessage};
 
 /// A WebSocket connection over any `AsyncRead + AsyncWrite` transport.
 ///
@@ -57,7 +58,8 @@ use crate::{Codec, Config, Message, MessageKind, MessageReader, MessageWriter, P
 pub struct WebSocketStream<S> {
     read: ReadHalf<S>,
     write: WriteHalf<S>,
-    close_timer: Option<Pin<Box<Sleep>>>,
+    /// Bounds [`close`](WebSocketStream::close) by the close timeout.
+    close_deadline: Deadline,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
@@ -66,10 +68,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// `read_buf` holds bytes the handshake read past the end of the HTTP
     /// head; they are the start of the WebSocket byte stream.
     pub fn from_raw_parts(io: S, role: Role, config: Config, read_buf: BytesMut) -> Self {
-        let codec = Codec::with_config(role, &config);
-        let core = Core::new(io, FrameEncoder::new(role), config.get_write_buffer_size());
-        let shared = Arc::new(Shared::new(core));
-        let read = ReadHalf::new(shared.clone(), codec, read_buf, &config);
+        let decoder = MessageDecoder::new(role, config.get_limits());
+        let conn = Conn::new(io, FrameEncoder::new(role), config.get_write_buffer_size());
+        let shared = Arc::new(Shared::new(conn));
+        let read = ReadHalf::new(shared.clone(), decoder, read_buf, &config);
         WebSocketStream::from_halves(read, WriteHalf::new(shared, &config))
     }
 
@@ -93,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     ) -> Self {
         let mut ws = WebSocketStream::from_raw_parts(io, role, config, read_buf);
         let settings = config.get_deflate().unwrap_or_default();
-        ws.read.set_decompressor(params.decompressor(role));
+        ws.read.set_inflater(Box::new(params.decompressor(role)));
         // A window the backend cannot compress within (8) leaves our side
         // uncompressed, which RFC 7692 §6 allows for any message.
         if let Some(compressor) = params.compressor(role, settings.get_level()) {
@@ -123,16 +125,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.write.is_compressing()
     }
 
-    /// Performs the closing handshake: sends `frame` (or an empty close
-    /// frame for `None`) unless a close was already sent, then reads until
-    /// the peer's close arrives, discarding data messages, and shuts the
-    /// transport's write side down. Gives up with [`Error::Timeout`] after
+    /// Performs the whole closing handshake: sends `frame` (or a close
+    /// frame without a code for `None`) unless a close was already sent,
+    /// then reads until the peer's close arrives, **discarding** the data
+    /// messages that come before it, and shuts the transport's write side
+    /// down. Gives up with [`Error::Timeout`] after
     /// [`Config::close_timeout`].
+    ///
+    /// To read what the peer sent before its close, use
+    /// [`send_close`](WebSocketStream::send_close) and keep calling
+    /// `next()` instead; see "Closing" in the crate docs.
     ///
     /// Cancel safe: calling it again resumes the handshake.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.write.queue_close(frame.as_ref())?;
         poll_fn(|cx| self.poll_close_handshake(cx)).await
+    }
+
+    /// Sends our close frame (`None` sends one without a code) unless one
+    /// was already sent, writes everything queued before it, and returns
+    /// without waiting for the peer's close. Keep calling `next()`: it
+    /// yields the messages the peer sent before its close (RFC 6455 §1.4),
+    /// then the peer's [`Message::Close`], then `None`.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    ///
+    /// # async fn run(mut ws: silverback::WebSocketStream<tokio::net::TcpStream>) -> silverback::Result<()> {
+    /// ws.send_close(None).await?;
+    /// while let Some(msg) = ws.next().await {
+    ///     match msg? {
+    ///         silverback::Message::Close(_) => {} // the peer's answer; `None` follows
+    ///         reply => println!("arrived before the close: {reply:?}"),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Cancel safe: the frame stays queued and a second call resumes.
+    pub async fn send_close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.write.send_close(frame).await
     }
 
     /// Waits for the next data message and returns its kind and a reader
@@ -167,18 +200,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// read until the peer's close, all under one `close_timeout`.
     fn poll_close_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if let Poll::Ready(result) = self.poll_close_steps(cx) {
-            self.close_timer = None;
+            self.close_deadline.clear();
             return Poll::Ready(result);
         }
-        let timeout = self.read.close_timeout();
-        let timer = self.close_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        ready!(timer.as_mut().poll(cx));
-        self.close_timer = None;
+        ready!(self.close_deadline.poll_after(cx, self.read.close_timeout()));
         Poll::Ready(Err(Error::Timeout))
     }
 
     fn poll_close_steps(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        ready!(Pin::new(&mut self.write).poll_flush(cx)).or_else(ignore_closed)?;
+        ready!(self.write.poll_write_all(cx))?;
         loop {
             match ready!(Pin::new(&mut self.read).poll_next(cx)) {
                 None => return Poll::Ready(Ok(())),
@@ -189,17 +219,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 }
 
-fn ignore_closed(e: Error) -> Result<()> {
-    if e.is_closed() {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
 impl<S> WebSocketStream<S> {
     pub(crate) fn from_halves(read: ReadHalf<S>, write: WriteHalf<S>) -> Self {
-        WebSocketStream { read, write, close_timer: None }
+        WebSocketStream { read, write, close_deadline: Deadline::default() }
+    }
+
+    /// Runs `f` on the transport, e.g. to read its peer address or set
+    /// socket options; see [`ReadHalf::with_io`].
+    ///
+    /// ```no_run
+    /// # fn run(ws: &silverback::WebSocketStream<tokio::net::TcpStream>) -> std::io::Result<()> {
+    /// let peer = ws.with_io(|tcp| tcp.peer_addr())?;
+    /// ws.with_io(|tcp| tcp.set_nodelay(true))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_io<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        self.read.with_io(f)
     }
 
     /// Splits the connection into a receiving and a sending half, each
@@ -242,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     /// The whole closing handshake, as [`WebSocketStream::close`] with a
     /// `1000 Normal Closure` frame.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.write.queue_close(Some(&CloseFrame::normal())).or_else(ignore_closed)?;
+        self.write.queue_close(Some(&CloseFrame::normal()))?;
         self.get_mut().poll_close_handshake(cx)
     }
 }

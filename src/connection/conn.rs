@@ -1,138 +1,32 @@
-//! The state both halves of a connection share: the transport, the outgoing
-//! queue, the replies the protocol obliges us to send, and the closing
-//! handshake.
+//! [`Conn`]: the transport and the send-side state machine, behind the
+//! lock that both halves share (see `shared.rs`).
 //!
-//! It sits behind one `std::sync::Mutex` that is only ever held for the
-//! duration of a non-blocking `poll_*` call or a queue update, never across an
-//! `.await`. Either half may drive the transport's write side: the reader
-//! must be able to send a pong or a close echo while the writer task sleeps.
-//! A transport keeps one waker per direction, so writes are polled with a
-//! fan-out waker that wakes whichever halves are waiting to write; without
-//! it, the half that polled last would steal the other's wake-up.
+//! Frames are queued in order and written by whichever half flushes. Some
+//! must go out even while no task writes: pongs and close echoes the
+//! protocol obliges us to send, and the pings and close frames a keepalive
+//! timer or a [`Control`](crate::Control) handle queues. These *urgent*
+//! frames are written by the read half (which is always being polled on a
+//! live connection); `urgent_mark` records how far the queue must be
+//! written for them to be out.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
 use tokio::io::AsyncWrite;
 
+use super::write_queue::WriteQueue;
 use crate::error::{Error, Result};
-use crate::protocol::{encode_close_payload, CloseFrame, CloseState, FrameEncoder, OnReceive, OpCode, Role};
-use crate::write_queue::WriteQueue;
-use crate::{Message, PreparedMessage};
-
-/// Which half is waiting on the transport's write side.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Half {
-    Reader,
-    Writer,
-}
-
-/// Wakes both halves when the transport becomes writable.
-#[derive(Debug, Default)]
-struct WriteWakers {
-    reader: AtomicWaker,
-    writer: AtomicWaker,
-}
-
-impl Wake for WriteWakers {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.reader.wake();
-        self.writer.wake();
-    }
-}
-
-/// What both halves (and any [`Control`](crate::Control) handles) own
-/// together.
-#[derive(Debug)]
-pub(crate) struct Shared<S> {
-    core: Mutex<Core<S>>,
-    wakers: Arc<WriteWakers>,
-    write_waker: Waker,
-    /// The task polling the read half, woken when a control handle queued
-    /// a frame for it to write.
-    read_task: AtomicWaker,
-    /// Set when a frame the read half writes (a pong, a close echo, a
-    /// control handle's ping or close) is queued; lets the read half skip
-    /// the lock while nothing is owed.
-    replies_owed: AtomicBool,
-    /// Set by a control handle when it queued a frame, cleared by the read
-    /// half when it notices: closes the race with the read half going to
-    /// sleep just as the frame is queued.
-    handed: AtomicBool,
-}
-
-impl<S> Shared<S> {
-    pub(crate) fn new(core: Core<S>) -> Self {
-        let wakers = Arc::new(WriteWakers::default());
-        let write_waker = Waker::from(wakers.clone());
-        Shared {
-            core: Mutex::new(core),
-            wakers,
-            write_waker,
-            read_task: AtomicWaker::new(),
-            replies_owed: AtomicBool::new(false),
-            handed: AtomicBool::new(false),
-        }
-    }
-
-    /// Records the read half's task, for [`Shared::hand_to_reader`].
-    pub(crate) fn register_reader(&self, cx: &Context<'_>) {
-        self.read_task.register(cx.waker());
-    }
-
-    /// Whether a frame is queued for the read half to write.
-    pub(crate) fn replies_owed(&self) -> bool {
-        self.replies_owed.load(Ordering::Acquire)
-    }
-
-    /// Records whether frames are still owed, after the read half wrote.
-    pub(crate) fn set_replies_owed(&self, owed: bool) {
-        self.replies_owed.store(owed, Ordering::Release);
-    }
-
-    /// A frame was queued for the read half to write: flag it and wake the
-    /// read half's task.
-    pub(crate) fn hand_to_reader(&self) {
-        self.replies_owed.store(true, Ordering::Release);
-        self.handed.store(true, Ordering::Release);
-        self.read_task.wake();
-    }
-
-    /// Whether a control handle queued a frame since the last call.
-    pub(crate) fn take_handed(&self) -> bool {
-        self.handed.load(Ordering::Relaxed) && self.handed.swap(false, Ordering::AcqRel)
-    }
-
-    /// Locks the core. A panic in another half while it held the lock leaves
-    /// the core consistent (every update is a single step), so poisoning is
-    /// ignored.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Core<S>> {
-        self.core.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Registers `half`'s interest in write readiness and returns the
-    /// context to poll the transport's write side with.
-    pub(crate) fn write_context(&self, half: Half, cx: &Context<'_>) -> Context<'_> {
-        match half {
-            Half::Reader => self.wakers.reader.register(cx.waker()),
-            Half::Writer => self.wakers.writer.register(cx.waker()),
-        }
-        Context::from_waker(&self.write_waker)
-    }
-}
+use crate::protocol::{
+    encode_close_payload, CapacityError, CloseFrame, CloseState, FrameEncoder, Message, OnReceive, OpCode, Role,
+    MAX_CONTROL_PAYLOAD,
+};
+use crate::PreparedMessage;
 
 /// The transport and the send-side state machine.
 #[derive(Debug)]
-pub(crate) struct Core<S> {
+pub(crate) struct Conn<S> {
     pub(crate) io: S,
     queue: WriteQueue,
     encoder: FrameEncoder,
@@ -141,15 +35,16 @@ pub(crate) struct Core<S> {
     /// only the most recent ping needs an answer, so a newer ping replaces it
     /// and a ping flood cannot grow the queue.
     pong: Option<Bytes>,
-    /// Obligated replies are queued up to this stream position.
-    reply_mark: u64,
+    /// Urgent frames (see the module docs) are queued up to this stream
+    /// position.
+    urgent_mark: u64,
     close: CloseState,
     /// The error that failed the connection; replayed by every later send.
     fatal: Option<Error>,
     write_buffer_size: usize,
 }
 
-impl<S> Core<S> {
+impl<S> Conn<S> {
     /// The sticky error, or `Closed` once our close frame is out.
     fn check_writable(&self) -> Result<()> {
         if let Some(e) = &self.fatal {
@@ -173,16 +68,16 @@ impl<S> Core<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> Core<S> {
+impl<S: AsyncWrite + Unpin> Conn<S> {
     pub(crate) fn new(io: S, encoder: FrameEncoder, write_buffer_size: usize) -> Self {
         let vectored = io.is_write_vectored();
-        Core {
+        Conn {
             io,
             queue: WriteQueue::default(),
             encoder,
             vectored,
             pong: None,
-            reply_mark: 0,
+            urgent_mark: 0,
             close: CloseState::default(),
             fatal: None,
             write_buffer_size,
@@ -201,7 +96,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
             Message::Binary(payload) => self.push_frame(OpCode::Binary, payload),
             control => {
                 let (opcode, payload) = FrameEncoder::message_payload(control.clone())?;
-                self.push_data(opcode, &payload, None);
+                self.push_app_frame(opcode, &payload, None);
             }
         }
         Ok(())
@@ -221,11 +116,14 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     /// bytes as they are; a client must mask, so it encodes the payload.
     pub(crate) fn push_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
         self.check_writable()?;
-        self.push_data(msg.opcode(), msg.payload(), Some(msg.server_frame()));
+        self.push_app_frame(msg.opcode(), msg.payload(), Some(msg.server_frame()));
         Ok(())
     }
 
-    fn push_data(&mut self, opcode: OpCode, payload: &Bytes, server_frame: Option<&Bytes>) {
+    /// Queues a frame the application asked for, data or control (a close
+    /// starts the closing handshake), from its server encoding when we are
+    /// the server and have one.
+    fn push_app_frame(&mut self, opcode: OpCode, payload: &Bytes, server_frame: Option<&Bytes>) {
         if opcode == OpCode::Close {
             self.close.handle_send();
             self.queue_owed_pong();
@@ -255,27 +153,27 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         self.queue.push(&header, payload, self.vectored);
     }
 
-    fn push_reply(&mut self, opcode: OpCode, payload: &Bytes) {
+    fn push_urgent(&mut self, opcode: OpCode, payload: &Bytes) {
         self.push_frame(opcode, payload);
-        self.reply_mark = self.queue.queued();
+        self.urgent_mark = self.queue.queued();
     }
 
     /// Queues a ping of ours (keepalive or a control handle) as a frame the
     /// read half writes. Fails once the connection is closing or failed.
     pub(crate) fn push_ping(&mut self, payload: &Bytes) -> Result<()> {
         self.check_writable()?;
-        if payload.len() > 125 {
-            return Err(crate::CapacityError::ControlFrameTooLong { len: payload.len() }.into());
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(CapacityError::ControlFrameTooLong { len: payload.len() }.into());
         }
-        self.push_reply(OpCode::Ping, payload);
+        self.push_urgent(OpCode::Ping, payload);
         Ok(())
     }
 
     /// Queues our close frame (unless one was sent) as a frame the read half
     /// writes, for a control handle.
-    pub(crate) fn push_close_reply(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
+    pub(crate) fn push_close_urgent(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
         self.push_close(frame)?;
-        self.reply_mark = self.queue.queued();
+        self.urgent_mark = self.queue.queued();
         Ok(())
     }
 
@@ -293,7 +191,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         self.pong = None;
         if self.close.handle_receive() == OnReceive::Echo {
             let echo = frame.map(|f| CloseFrame::new(f.code, ""));
-            self.push_reply(OpCode::Close, &encode_close_payload(echo.as_ref()));
+            self.push_urgent(OpCode::Close, &encode_close_payload(echo.as_ref()));
         }
     }
 
@@ -304,7 +202,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         if let Some(code) = err.close_code() {
             if self.close.handle_send() && self.fatal.is_none() {
                 let frame = CloseFrame::new(code, "");
-                self.push_reply(OpCode::Close, &encode_close_payload(Some(&frame)));
+                self.push_urgent(OpCode::Close, &encode_close_payload(Some(&frame)));
             }
         }
         if self.fatal.is_none() {
@@ -312,9 +210,9 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         }
     }
 
-    /// Whether a reply the protocol obliges us to send is still unwritten.
-    pub(crate) fn has_pending_reply(&self) -> bool {
-        self.pong.is_some() || self.queue.written() < self.reply_mark
+    /// Whether an urgent frame (or a pong owed) is still unwritten.
+    pub(crate) fn has_pending_urgent(&self) -> bool {
+        self.pong.is_some() || self.queue.written() < self.urgent_mark
     }
 
     /// Whether both close frames have been exchanged.
@@ -322,12 +220,12 @@ impl<S: AsyncWrite + Unpin> Core<S> {
         self.close.is_done()
     }
 
-    /// Writes the obligated replies (and everything queued before them).
-    pub(crate) fn poll_replies(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes the urgent frames (and everything queued before them).
+    pub(crate) fn poll_urgent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             self.queue_pong();
             // A pong still waiting for room needs the whole backlog written.
-            let mark = if self.pong.is_some() { self.queue.queued() } else { self.reply_mark };
+            let mark = if self.pong.is_some() { self.queue.queued() } else { self.urgent_mark };
             ready!(self.poll_write_until(cx, mark))?;
             if self.pong.is_none() {
                 return Pin::new(&mut self.io).poll_flush(cx);
@@ -352,7 +250,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     /// there is room, so that pings arriving faster than we can write coalesce
     /// into one pong (the latest) instead of queueing one each.
     fn queue_pong(&mut self) {
-        let previous_reply_written = self.queue.written() >= self.reply_mark;
+        let previous_reply_written = self.queue.written() >= self.urgent_mark;
         if previous_reply_written && self.queue.len() < self.write_buffer_size {
             self.queue_owed_pong();
         }
@@ -362,7 +260,7 @@ impl<S: AsyncWrite + Unpin> Core<S> {
     /// nothing may be sent after it (RFC 6455 §5.5.1).
     fn queue_owed_pong(&mut self) {
         if let Some(payload) = self.pong.take() {
-            self.push_reply(OpCode::Pong, &payload);
+            self.push_urgent(OpCode::Pong, &payload);
         }
     }
 

@@ -343,7 +343,7 @@ fn reserve_for_payload(src: &mut BytesMut, missing: usize) {
 }
 
 mod chunked;
-#[cfg(test)]
+#[cfg(all(test, feature = "deflate"))]
 pub(crate) use chunked::{INFLATE_PIECE, INFLATE_TARGET};
 #[cfg(test)]
 mod tests;

@@ -32,7 +32,7 @@ mod utf8_bytes;
 pub use close::{encode_close_payload, parse_close_payload, CloseCode, CloseFrame};
 pub(crate) use closing::{CloseState, OnReceive};
 pub use decoder::{Event, MessageDecoder};
-#[cfg(test)]
+#[cfg(all(test, feature = "deflate"))]
 pub(crate) use decoder::{INFLATE_PIECE, INFLATE_TARGET};
 pub use encoder::{encode_frame, FrameEncoder};
 pub use error::{CapacityError, DecodeError, ProtocolError};

@@ -3,9 +3,9 @@
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::config::Config;
 use crate::error::Error;
-use crate::protocol::{Frame, FrameEncoder, MessageDecoder, ProtocolError, Role};
-use crate::{Config, Limits, Message};
+use crate::protocol::{Frame, FrameEncoder, Limits, Message, MessageDecoder, ProtocolError, Role};
 
 /// A WebSocket codec for `tokio_util::codec::Framed` and friends.
 ///

@@ -83,6 +83,12 @@ enum ReadState {
 /// What the read loop decodes for its caller: whole [`Message`]s, or the
 /// [`Event`]s of a streamed one.
 pub(crate) trait ReadItem: Sized {
+    /// The decoder's fast path, when this kind of item has one: a whole
+    /// data item at the start of `buf`, or `None` (and `buf` untouched).
+    #[inline(always)]
+    fn decode_data(_decoder: &mut MessageDecoder, _buf: &mut BytesMut) -> Option<Result<Self, DecodeError>> {
+        None
+    }
     /// The next item in `buf`, or `None` when more bytes are needed.
     fn decode(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Result<Option<Self>, DecodeError>;
     /// The control message this item is, if it is one.
@@ -94,14 +100,15 @@ pub(crate) trait ReadItem: Sized {
 }
 
 impl ReadItem for Message {
-    /// The decoder's fast path for a whole single-frame message first,
-    /// inlined here, then the general path.
+    /// A whole single-frame data message, inlined into the read loop.
     #[inline(always)]
+    fn decode_data(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Option<Result<Self, DecodeError>> {
+        decoder.decode_whole(buf)
+    }
+
+    /// The general path, after the fast path declined.
     fn decode(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Result<Option<Self>, DecodeError> {
-        match decoder.decode_whole(buf) {
-            Some(decoded) => decoded.map(Some),
-            None => decoder.decode_frames(buf),
-        }
+        decoder.decode_frames(buf)
     }
 
     #[inline]
@@ -269,6 +276,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
             if let Err(e) = self.write_urgent(cx) {
                 self.fail(e);
                 continue;
+            }
+            match T::decode_data(&mut self.decoder, &mut self.buf) {
+                Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
+                Some(Err(e)) => {
+                    self.fail(e.into());
+                    continue;
+                }
+                None => {}
             }
             match T::decode(&mut self.decoder, &mut self.buf) {
                 Ok(Some(item)) => {

@@ -1,6 +1,6 @@
 //! One spare read buffer and one spare write buffer per thread.
 //!
-//! An idle connection keeps no read buffer (see `split.rs`): it lets its
+//! An idle connection keeps no read buffer (see `read.rs`): it lets its
 //! buffer go as soon as a read finds nothing more to take. A connection
 //! trading one message at a time would then allocate and free a buffer per
 //! message, and the kernel would copy each message into memory just handed

@@ -819,3 +819,95 @@ fn public_types_are_send_sync_static() {
     send_sync::<Connector>();
     send_sync::<Error>();
 }
+
+/// Applies the setters named by `order` (indices into the three below) to an
+/// upgrader, in that order.
+#[cfg(feature = "deflate")]
+fn upgrader_in_order(order: &[usize]) -> Upgrader {
+    use silverback::{Config, DeflateConfig};
+    order.iter().fold(Upgrader::new().allow_any_origin(), |u, step| match step {
+        0 => u.deflate(DeflateConfig::default()),
+        1 => u.config(Config::default().close_timeout(Duration::from_secs(3))),
+        _ => u.handshake_timeout(Duration::from_secs(5)),
+    })
+}
+
+/// The same for a connector.
+#[cfg(feature = "deflate")]
+fn connector_in_order(order: &[usize]) -> Connector {
+    use silverback::{Config, DeflateConfig};
+    order.iter().fold(Connector::new(), |c, step| match step {
+        0 => c.deflate(DeflateConfig::default()),
+        1 => c.config(Config::default().close_timeout(Duration::from_secs(3))),
+        _ => c.handshake_timeout(Duration::from_secs(5)),
+    })
+}
+
+/// Every order of three indices.
+#[cfg(feature = "deflate")]
+const ORDERS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+/// Runs a handshake over a duplex pipe and one message each way; answers
+/// whether each side compresses, and the response's extensions field.
+#[cfg(feature = "deflate")]
+async fn negotiate(upgrader: Upgrader, connector: Connector) -> (bool, bool, Option<String>) {
+    let (client_io, server_io) = duplex(64 * 1024);
+    let server = tokio::spawn(async move {
+        let mut ws = upgrader.accept(server_io).await.unwrap();
+        let msg = ws.next().await.unwrap().unwrap();
+        ws.send(msg).await.unwrap();
+        ws.is_compressing()
+    });
+    let (mut ws, response) = connector.connect_on(client_io, "ws://example.com/").await.unwrap();
+    let extensions = response
+        .headers()
+        .get("sec-websocket-extensions")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = "compress me ".repeat(20);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text.as_str()));
+    (server.await.unwrap(), ws.is_compressing(), extensions)
+}
+
+/// Regression: `.deflate(d).config(c)` used to drop compression, because
+/// `config` replaced the whole `Config`, deflate setting included.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn builder_setters_give_the_same_result_in_every_order() {
+    bounded(async {
+        for order in ORDERS {
+            let (server, client, ext) =
+                negotiate(upgrader_in_order(&order), connector_in_order(&[0])).await;
+            assert!(server && client, "upgrader order {order:?}: compression not negotiated ({ext:?})");
+            let (server, client, ext) =
+                negotiate(Upgrader::new().deflate(Default::default()), connector_in_order(&order)).await;
+            assert!(server && client, "connector order {order:?}: compression not negotiated ({ext:?})");
+        }
+    })
+    .await;
+}
+
+/// `Config::deflate` alone turns compression on; given both ways, the
+/// builder's own `deflate` setter wins, whatever the order.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn builder_deflate_wins_over_config_deflate_in_either_order() {
+    use silverback::{Config, DeflateConfig};
+    bounded(async {
+        let in_config = Config::default().deflate(DeflateConfig::default());
+        let (server, client, _) =
+            negotiate(Upgrader::new().config(in_config), Connector::new().config(in_config)).await;
+        assert!(server && client, "Config::deflate alone negotiates compression");
+
+        let builder_says = DeflateConfig::default().server_no_context_takeover(true);
+        for upgrader in [
+            Upgrader::new().config(in_config).deflate(builder_says),
+            Upgrader::new().deflate(builder_says).config(in_config),
+        ] {
+            let (_, _, ext) = negotiate(upgrader, Connector::new().deflate(DeflateConfig::default())).await;
+            let ext = ext.expect("extension agreed");
+            assert!(ext.contains("server_no_context_takeover"), "the upgrader's setting wins: {ext}");
+        }
+    })
+    .await;
+}

@@ -200,6 +200,10 @@ pub(crate) struct Answer<'u> {
 #[derive(Clone, Debug)]
 pub struct Upgrader {
     config: Config,
+    /// [`Upgrader::deflate`], kept apart from `config` so that the order of
+    /// the two setters does not matter; combined in [`Upgrader::conn_config`].
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::DeflateConfig>,
     origin: OriginPolicy,
     check: Option<RequestCheck>,
     extra: HeaderSettings,
@@ -227,6 +231,8 @@ impl Upgrader {
     pub fn new() -> Self {
         Upgrader {
             config: Config::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             origin: OriginPolicy::SameHost,
             check: None,
             extra: HeaderSettings::default(),
@@ -237,6 +243,10 @@ impl Upgrader {
     }
 
     /// The configuration of the connections this upgrader makes.
+    ///
+    /// Setters may come in any order: a compression setting given with
+    /// [`Upgrader::deflate`] wins over the one in `config`
+    /// ([`Config::deflate`]), whether it was set before or after.
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -244,15 +254,16 @@ impl Upgrader {
     }
 
     /// Accepts permessage-deflate (RFC 7692) when a client offers it, with
-    /// these settings; shorthand for setting
-    /// [`Config::deflate`] on this upgrader's configuration (so call it after
-    /// [`Upgrader::config`]). Off by default: compression costs CPU and
-    /// about 300 KiB per connection with context takeover (see
+    /// these settings. Off by default: compression costs CPU and about
+    /// 300 KiB per connection with context takeover (see
     /// [`DeflateConfig`](crate::DeflateConfig)).
+    ///
+    /// This setting wins over [`Config::deflate`] in the configuration given
+    /// to [`Upgrader::config`], before or after this call.
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
-        self.config = self.config.deflate(deflate);
+        self.deflate = Some(deflate);
         self
     }
 
@@ -438,7 +449,7 @@ impl Upgrader {
                     })
                     .await??;
                     let ws =
-                        extensions::into_stream(io, Role::Server, self.config, rest, answer.agreed);
+                        extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
                     return Ok((ws, request));
                 }
                 Err(refused) => refused,
@@ -487,7 +498,7 @@ impl Upgrader {
             check(request).map_err(Refused::Rejected)?;
         }
         let subprotocol = select_subprotocol(request, &self.extra.subprotocols);
-        let (extensions, agreed) = extensions::server_answer(&self.config, request.headers())?;
+        let (extensions, agreed) = extensions::server_answer(&self.conn_config(), request.headers())?;
         Ok(Answer {
             accept,
             subprotocol,
@@ -508,9 +519,14 @@ impl Upgrader {
         &self.extra.headers
     }
 
-    /// The configuration of the connections this upgrader makes.
-    #[cfg(feature = "hyper")]
-    pub(crate) fn get_config(&self) -> Config {
+    /// The configuration of the connections this upgrader makes: the one
+    /// given to [`Upgrader::config`] with [`Upgrader::deflate`]'s setting,
+    /// when given, in place of its own.
+    pub(crate) fn conn_config(&self) -> Config {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate {
+            return self.config.deflate(deflate);
+        }
         self.config
     }
 

@@ -911,3 +911,113 @@ async fn builder_deflate_wins_over_config_deflate_in_either_order() {
     })
     .await;
 }
+
+/// A transport that is neither `Send` nor `Sync`.
+struct LocalIo {
+    io: DuplexStream,
+    _not_send: std::rc::Rc<()>,
+}
+
+impl LocalIo {
+    fn new(io: DuplexStream) -> Self {
+        LocalIo { io, _not_send: std::rc::Rc::new(()) }
+    }
+}
+
+impl AsyncRead for LocalIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for LocalIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Nothing in the handshake spawns, so `accept` and `connect_on` take a
+/// `!Send` transport on a current-thread runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn handshakes_run_over_a_transport_that_is_not_send() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(bounded(async {
+            let (client_io, server_io) = duplex(64 * 1024);
+            let server = tokio::task::spawn_local(async move {
+                let mut ws = accept(LocalIo::new(server_io)).await.unwrap();
+                let msg = ws.next().await.unwrap().unwrap();
+                ws.send(msg).await.unwrap();
+                ws.close(None).await.unwrap();
+            });
+            let (mut ws, _) = Connector::new()
+                .connect_on(LocalIo::new(client_io), "ws://localhost/")
+                .await
+                .unwrap();
+            ws.send(Message::text("local")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("local"));
+            assert!(ws.next().await.unwrap().unwrap().is_close());
+            server.await.unwrap();
+        }))
+        .await;
+}
+
+/// ... and a borrowed, non-`'static` one: the caller keeps its transport.
+#[tokio::test(flavor = "current_thread")]
+async fn handshakes_run_over_a_borrowed_transport() {
+    bounded(async {
+        let (mut client_io, mut server_io) = duplex(64 * 1024);
+        let upgrader = Upgrader::new();
+        let server = async {
+            let mut ws = upgrader.accept(&mut server_io).await.unwrap();
+            let msg = ws.next().await.unwrap().unwrap();
+            ws.send(msg).await.unwrap();
+        };
+        let client = async {
+            let (mut ws, _) = Connector::new().connect_on(&mut client_io, "ws://localhost/").await.unwrap();
+            ws.send(Message::text("borrowed")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("borrowed"));
+        };
+        tokio::join!(server, client);
+    })
+    .await;
+    // Both ends are still ours here.
+}
+
+/// Loosening the bounds kept the handshake futures `Send` for a `Send`
+/// transport, so they can still be spawned on a multi-threaded runtime.
+#[test]
+fn handshake_futures_are_send_for_send_transports() {
+    fn send<T: Send>(_: &T) {}
+    let upgrader = Upgrader::new();
+    let connector = Connector::new();
+    let (a, b) = duplex(64);
+    let (c, d) = duplex(64);
+    send(&accept(a));
+    send(&upgrader.accept_with_request(b));
+    send(&connector.connect_on(c, "ws://localhost/"));
+    send(&connect("ws://localhost/"));
+    drop(d);
+}

@@ -403,12 +403,14 @@ impl Connector {
     /// Bytes the server sent right after its response head are kept and
     /// handed to the stream.
     ///
+    /// Nothing is spawned, so `io` need not be `Send` or `'static`.
+    ///
     /// # Cancellation safety
     ///
     /// Not cancel safe: dropping the future drops `io`.
     pub async fn connect_on<S>(&self, io: S, url: &str) -> Result<(WebSocketStream<S>, Response)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         let url = WsUrl::parse(url)?;
         self.check()?;
@@ -463,7 +465,7 @@ impl Connector {
         url: &WsUrl<'_>,
     ) -> Result<(WebSocketStream<S>, Response)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         let config = self.conn_config();
         let key = generate_key();

@@ -50,6 +50,10 @@ const MANAGED: [HeaderName; 8] = [
 /// [`Upgrader::check_origin`]). A refused request is answered with an HTTP
 /// error status and returned as [`Error::Handshake`].
 ///
+/// The handshake runs inside the returned future and spawns nothing, so
+/// `io` need not be `Send` or `'static` (a `!Send` transport on a
+/// `LocalSet`, or a `&mut` borrow of one, will do).
+///
 /// # Cancellation safety
 ///
 /// Not cancel safe: dropping the future drops `io` with the handshake half
@@ -80,7 +84,7 @@ const MANAGED: [HeaderName; 8] = [
 /// ```
 pub async fn accept<S>(io: S) -> Result<WebSocketStream<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     Upgrader::new().accept(io).await
 }
@@ -402,7 +406,7 @@ impl Upgrader {
     /// See [`accept`] for the behaviour and cancellation safety.
     pub async fn accept<S>(&self, io: S) -> Result<WebSocketStream<S>>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         Ok(self.accept_with_request(io).await?.0)
     }
@@ -421,7 +425,7 @@ impl Upgrader {
     /// as the matching [`HandshakeError`]. On timeout nothing is sent.
     pub async fn accept_with_request<S>(&self, io: S) -> Result<(WebSocketStream<S>, Request)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         // The handshake's state (about 1 KiB) lives on the heap only while it
         // runs, instead of inside the caller's task for the connection's life.
@@ -430,7 +434,7 @@ impl Upgrader {
 
     async fn handshake<S>(&self, mut io: S) -> Result<(WebSocketStream<S>, Request)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         self.extra.check()?;
         let deadline = deadline_after(self.handshake_timeout);

@@ -188,7 +188,7 @@ async fn write_pump(
         write.flush().await?;
     }
     // A no-op (an error we ignore) when the client already closed.
-    write.close(Some(CloseFrame::new(CloseCode::POLICY_VIOLATION, "too slow"))).await
+    write.send_close(Some(CloseFrame::new(CloseCode::POLICY_VIOLATION, "too slow"))).await
 }
 
 /// The chat client, served at `/`.

@@ -144,8 +144,8 @@ fn keepalive_timer(config: &crate::Config) -> Option<Box<KeepaliveTimer>> {
 ///
 /// `SinkExt::send` is not cancel safe: if it is dropped before the message
 /// was queued, the message is lost; once queued, it is written by the next
-/// flush. `SinkExt::flush` and [`WriteHalf::close`] are cancel safe: calling
-/// them again resumes where they stopped.
+/// flush. `SinkExt::flush`, `SinkExt::close` and [`WriteHalf::send_close`]
+/// are cancel safe: calling them again resumes where they stopped.
 pub struct WriteHalf<S> {
     shared: Arc<Shared<S>>,
     /// Bytes this half queued since its last complete flush: an upper bound
@@ -545,16 +545,34 @@ impl<S> WriteHalf<S> {
 }
 
 impl<S: AsyncWrite + Unpin> WriteHalf<S> {
-    /// Queues our close frame (once; later calls only flush) and writes it.
+    /// Sends our close frame (`None` sends one without a code) unless one
+    /// was already sent, and flushes it with everything queued before it;
+    /// returns once it is written. It does not wait for the peer's close:
+    /// the [`ReadHalf`] keeps yielding the data messages the peer sent
+    /// before its own close (RFC 6455 §1.4, §7.1.2), then that close
+    /// ([`Message::Close`]), then `None`. Data sent after this fails with
+    /// [`Error::Closed`].
     ///
-    /// This sends the close; the [`ReadHalf`] sees the peer's reply and then
-    /// ends. To wait for the whole closing handshake on an unsplit stream use
-    /// [`WebSocketStream::close`].
+    /// To wait for the whole closing handshake on an unsplit stream, use
+    /// [`WebSocketStream::close`]; the crate docs compare every way to close
+    /// (section "Closing").
     ///
-    /// Cancel safe: the frame stays queued and a second call resumes.
-    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: the frame is queued at the first poll and stays queued;
+    /// calling again queues no second one and resumes the flush (so does
+    /// any other flush of this half).
+    pub async fn send_close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.queue_close(frame.as_ref())?;
         poll_fn(|cx| self.poll_write_all(cx)).await
+    }
+
+    /// The former name of [`WriteHalf::send_close`], which it calls.
+    #[deprecated(
+        note = "renamed to send_close: it sends our close frame and does not wait for the peer's (read on with the ReadHalf)"
+    )]
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.send_close(frame).await
     }
 
     /// Queues a message encoded ahead of time (see [`PreparedMessage`])
@@ -650,7 +668,9 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     /// Sends a `1000 Normal Closure` frame unless a close frame was already
-    /// sent, and writes everything queued.
+    /// sent, and writes everything queued, like [`WriteHalf::send_close`]:
+    /// it does not wait for the peer's close, which the [`ReadHalf`] reads.
+    /// Cancel safe.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         this.queue_close(Some(&CloseFrame::normal()))?;

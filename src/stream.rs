@@ -138,7 +138,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Cancellation safety
     ///
     /// Cancel safe: the frame stays queued, and calling it again resumes
-    /// the handshake (the timeout starts again).
+    /// the handshake under the same `close_timeout` (its timer keeps
+    /// running from the first call that had to wait).
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.write.queue_close(frame.as_ref())?;
         poll_fn(|cx| self.poll_close_handshake(cx)).await

@@ -135,7 +135,7 @@ async fn bridge(
         Ok(child) => child,
         Err(e) => {
             let reason = format!("cannot start {}", program.path);
-            let _ = write.close(Some(CloseFrame::new(CloseCode::INTERNAL_ERROR, reason))).await;
+            let _ = write.send_close(Some(CloseFrame::new(CloseCode::INTERNAL_ERROR, reason))).await;
             return Err(e);
         }
     };
@@ -229,7 +229,7 @@ async fn pump_output(mut write: WriteHalf<Transport>, output: pipe::Receiver) ->
             write.flush().await?;
         }
     }
-    write.close(Some(CloseFrame::normal())).await
+    write.send_close(Some(CloseFrame::normal())).await
 }
 
 /// The page served at `/`.

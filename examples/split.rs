@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             write.send(Message::text(format!("message {i}"))).await?;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        write.close(Some(CloseFrame::normal())).await
+        write.send_close(Some(CloseFrame::normal())).await
     });
     let reader = tokio::spawn(async move {
         while let Some(msg) = read.next().await {

@@ -542,6 +542,6 @@ async fn scenario(server: &ChatServer) {
     // A and B are still in the room.
     write_b.send(Message::text("B still here")).await.expect("B send");
     expect(&mut rx_a, &["B still here"], "A").await;
-    write_a.close(None).await.expect("A close");
-    write_b.close(None).await.expect("B close");
+    write_a.send_close(None).await.expect("A close");
+    write_b.send_close(None).await.expect("B close");
 }

@@ -819,3 +819,205 @@ fn public_types_are_send_sync_static() {
     send_sync::<Connector>();
     send_sync::<Error>();
 }
+
+/// Applies the setters named by `order` (indices into the three below) to an
+/// upgrader, in that order.
+#[cfg(feature = "deflate")]
+fn upgrader_in_order(order: &[usize]) -> Upgrader {
+    use silverback::{Config, DeflateConfig};
+    order.iter().fold(Upgrader::new().allow_any_origin(), |u, step| match step {
+        0 => u.deflate(DeflateConfig::default()),
+        1 => u.config(Config::default().close_timeout(Duration::from_secs(3))),
+        _ => u.handshake_timeout(Duration::from_secs(5)),
+    })
+}
+
+/// The same for a connector.
+#[cfg(feature = "deflate")]
+fn connector_in_order(order: &[usize]) -> Connector {
+    use silverback::{Config, DeflateConfig};
+    order.iter().fold(Connector::new(), |c, step| match step {
+        0 => c.deflate(DeflateConfig::default()),
+        1 => c.config(Config::default().close_timeout(Duration::from_secs(3))),
+        _ => c.handshake_timeout(Duration::from_secs(5)),
+    })
+}
+
+/// Every order of three indices.
+#[cfg(feature = "deflate")]
+const ORDERS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+/// Runs a handshake over a duplex pipe and one message each way; answers
+/// whether each side compresses, and the response's extensions field.
+#[cfg(feature = "deflate")]
+async fn negotiate(upgrader: Upgrader, connector: Connector) -> (bool, bool, Option<String>) {
+    let (client_io, server_io) = duplex(64 * 1024);
+    let server = tokio::spawn(async move {
+        let mut ws = upgrader.accept(server_io).await.unwrap();
+        let msg = ws.next().await.unwrap().unwrap();
+        ws.send(msg).await.unwrap();
+        ws.is_compressing()
+    });
+    let (mut ws, response) = connector.connect_on(client_io, "ws://example.com/").await.unwrap();
+    let extensions = response
+        .headers()
+        .get("sec-websocket-extensions")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = "compress me ".repeat(20);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text.as_str()));
+    (server.await.unwrap(), ws.is_compressing(), extensions)
+}
+
+/// Regression: `.deflate(d).config(c)` used to drop compression, because
+/// `config` replaced the whole `Config`, deflate setting included.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn builder_setters_give_the_same_result_in_every_order() {
+    bounded(async {
+        for order in ORDERS {
+            let (server, client, ext) =
+                negotiate(upgrader_in_order(&order), connector_in_order(&[0])).await;
+            assert!(server && client, "upgrader order {order:?}: compression not negotiated ({ext:?})");
+            let (server, client, ext) =
+                negotiate(Upgrader::new().deflate(Default::default()), connector_in_order(&order)).await;
+            assert!(server && client, "connector order {order:?}: compression not negotiated ({ext:?})");
+        }
+    })
+    .await;
+}
+
+/// `Config::deflate` alone turns compression on; given both ways, the
+/// builder's own `deflate` setter wins, whatever the order.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn builder_deflate_wins_over_config_deflate_in_either_order() {
+    use silverback::{Config, DeflateConfig};
+    bounded(async {
+        let in_config = Config::default().deflate(DeflateConfig::default());
+        let (server, client, _) =
+            negotiate(Upgrader::new().config(in_config), Connector::new().config(in_config)).await;
+        assert!(server && client, "Config::deflate alone negotiates compression");
+
+        let builder_says = DeflateConfig::default().server_no_context_takeover(true);
+        for upgrader in [
+            Upgrader::new().config(in_config).deflate(builder_says),
+            Upgrader::new().deflate(builder_says).config(in_config),
+        ] {
+            let (_, _, ext) = negotiate(upgrader, Connector::new().deflate(DeflateConfig::default())).await;
+            let ext = ext.expect("extension agreed");
+            assert!(ext.contains("server_no_context_takeover"), "the upgrader's setting wins: {ext}");
+        }
+    })
+    .await;
+}
+
+/// A transport that is neither `Send` nor `Sync`.
+struct LocalIo {
+    io: DuplexStream,
+    _not_send: std::rc::Rc<()>,
+}
+
+impl LocalIo {
+    fn new(io: DuplexStream) -> Self {
+        LocalIo { io, _not_send: std::rc::Rc::new(()) }
+    }
+}
+
+impl AsyncRead for LocalIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for LocalIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Nothing in the handshake spawns, so `accept` and `connect_on` take a
+/// `!Send` transport on a current-thread runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn handshakes_run_over_a_transport_that_is_not_send() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(bounded(async {
+            let (client_io, server_io) = duplex(64 * 1024);
+            let server = tokio::task::spawn_local(async move {
+                let mut ws = accept(LocalIo::new(server_io)).await.unwrap();
+                let msg = ws.next().await.unwrap().unwrap();
+                ws.send(msg).await.unwrap();
+                ws.close(None).await.unwrap();
+            });
+            let (mut ws, _) = Connector::new()
+                .connect_on(LocalIo::new(client_io), "ws://localhost/")
+                .await
+                .unwrap();
+            ws.send(Message::text("local")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("local"));
+            assert!(ws.next().await.unwrap().unwrap().is_close());
+            server.await.unwrap();
+        }))
+        .await;
+}
+
+/// ... and a borrowed, non-`'static` one: the caller keeps its transport.
+#[tokio::test(flavor = "current_thread")]
+async fn handshakes_run_over_a_borrowed_transport() {
+    bounded(async {
+        let (mut client_io, mut server_io) = duplex(64 * 1024);
+        let upgrader = Upgrader::new();
+        let server = async {
+            let mut ws = upgrader.accept(&mut server_io).await.unwrap();
+            let msg = ws.next().await.unwrap().unwrap();
+            ws.send(msg).await.unwrap();
+        };
+        let client = async {
+            let (mut ws, _) = Connector::new().connect_on(&mut client_io, "ws://localhost/").await.unwrap();
+            ws.send(Message::text("borrowed")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("borrowed"));
+        };
+        tokio::join!(server, client);
+    })
+    .await;
+    // Both ends are still ours here.
+}
+
+/// Loosening the bounds kept the handshake futures `Send` for a `Send`
+/// transport, so they can still be spawned on a multi-threaded runtime.
+#[test]
+fn handshake_futures_are_send_for_send_transports() {
+    fn send<T: Send>(_: &T) {}
+    let upgrader = Upgrader::new();
+    let connector = Connector::new();
+    let (a, b) = duplex(64);
+    let (c, d) = duplex(64);
+    send(&accept(a));
+    send(&upgrader.accept_with_request(b));
+    send(&connector.connect_on(c, "ws://localhost/"));
+    send(&connect("ws://localhost/"));
+    drop(d);
+}

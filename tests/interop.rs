@@ -677,7 +677,7 @@ async fn drive_client(port: u16, sc: &Scenario) -> Result<(String, Option<Option
     };
 
     // Close with 1000 and wait for the reply and the end of the stream.
-    timeout(STEP, write.close(Some(CloseFrame::normal())))
+    timeout(STEP, write.send_close(Some(CloseFrame::normal())))
         .await
         .map_err(|_| "close timed out".to_owned())?
         .map_err(|e| format!("close: {e:?}"))?;

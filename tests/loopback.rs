@@ -140,7 +140,7 @@ async fn split_client_over_tcp_reads_and_writes_concurrently() {
     for i in 0..N {
         write.send(Message::text(format!("{i}"))).await.expect("send");
     }
-    write.close(Some(CloseFrame::normal())).await.expect("close");
+    write.send_close(Some(CloseFrame::normal())).await.expect("close");
     let n = tokio::time::timeout(Duration::from_secs(60), reader).await.expect("reader hung").unwrap();
     assert_eq!(n, N);
     let end = within("server end", ends.recv()).await.expect("a report").expect("clean server end");

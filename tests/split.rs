@@ -127,7 +127,7 @@ async fn writer_flood_and_concurrent_reader_see_every_echo_in_order() {
             };
             write.send(msg).await.expect("writer send");
         }
-        write.close(None).await.expect("writer close");
+        write.send_close(None).await.expect("writer close");
     };
     tokio::time::timeout(Duration::from_secs(60), flood).await.expect("writer flood hung");
     let rest = tokio::time::timeout(Duration::from_secs(60), reader).await.expect("reader hung").unwrap();
@@ -203,7 +203,7 @@ async fn writer_keeps_working_after_the_read_half_is_dropped() {
     drop(read);
     write.send(Message::text("still here")).await.unwrap();
     assert_eq!(read_frame(&mut peer).await.payload, b"still here");
-    write.close(Some(CloseFrame::normal())).await.unwrap();
+    write.send_close(Some(CloseFrame::normal())).await.unwrap();
     assert_eq!(read_bytes(&mut peer, 4).await, server_close_bytes(1000));
     assert!(matches!(write.send(Message::text("x")).await, Err(Error::Closed)));
 }
@@ -247,7 +247,7 @@ async fn write_half_close_ends_the_reader_task_on_the_peer_reply() {
     let (read, mut write) = ws.split();
     let reader = tokio::spawn(read_all(read));
     write.send(Message::text("last words")).await.unwrap();
-    within("close", write.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "bye")))).await.expect("close sent");
+    within("close", write.send_close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "bye")))).await.expect("close sent");
     assert_eq!(read_frame(&mut peer).await.payload, b"last words");
     let ours = read_bytes(&mut peer, 7).await;
     assert_eq!(ours, [0x88, 0x05, 0x03, 0xE9, b'b', b'y', b'e']);
@@ -263,7 +263,7 @@ async fn write_half_close_ends_the_reader_task_on_the_peer_reply() {
     // No echo of the reply: the handshake is done and the write side shut.
     assert!(try_read_frame(&mut peer).await.is_none());
     // A second close resumes nothing and succeeds.
-    within("close again", write.close(None)).await.expect("idempotent");
+    within("close again", write.send_close(None)).await.expect("idempotent");
 }
 
 #[tokio::test]
@@ -278,7 +278,7 @@ async fn error_seen_by_the_reader_is_sticky_for_the_writer() {
     assert_eq!(close.close_code(), Some(1002));
     let send = write.send(Message::text("x")).await.unwrap_err();
     assert!(matches!(send, Error::Protocol(ProtocolError::ReservedOpcode(3))), "{send:?}");
-    let close = write.close(None).await.unwrap_err();
+    let close = write.send_close(None).await.unwrap_err();
     assert!(matches!(close, Error::Protocol(ProtocolError::ReservedOpcode(3))), "{close:?}");
 }
 
@@ -337,4 +337,16 @@ async fn pongs_interleave_with_a_writer_flood_only_between_frames() {
     assert!(try_read_frame(&mut rd).await.is_none());
     let seen = within("reader", reader).await.unwrap();
     assert_eq!(seen.len(), PINGS + 1);
+}
+
+/// `WriteHalf::close` is the deprecated former name of `send_close`.
+#[tokio::test]
+#[allow(deprecated)]
+async fn write_half_close_is_still_send_close() {
+    let (ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
+    let (read, mut write) = ws.split();
+    within("close", write.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "old name")))).await.expect("sent");
+    let frame = read_frame(&mut peer).await;
+    assert_eq!((frame.opcode, frame.close_code()), (op::CLOSE, Some(1001)));
+    drop(read);
 }

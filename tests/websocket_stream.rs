@@ -734,3 +734,31 @@ async fn next_is_cancel_safe_while_a_message_dribbles_in() {
     assert_eq!(within("close", ws.next()).await.unwrap().unwrap(), Message::Close(None));
     assert!(within("end", ws.next()).await.is_none());
 }
+
+/// RFC 6455 §1.4, §7.1.2: after sending its close, an endpoint still
+/// receives what the peer sent before the peer's own close. `send_close`
+/// returns once our frame is out, and `next()` yields that data, then the
+/// peer's close, then the end.
+#[tokio::test]
+async fn send_close_then_keep_reading_yields_data_sent_before_the_peers_close() {
+    let (mut ws, mut peer) = server_and_raw_peer(Config::default(), 4096);
+    within("send_close", ws.send_close(Some(CloseFrame::new(CloseCode::NORMAL, "bye"))))
+        .await
+        .expect("close frame sent");
+    assert_eq!(read_bytes(&mut peer, 7).await, [0x88, 0x05, 0x03, 0xE8, b'b', b'y', b'e']);
+    assert!(matches!(ws.send(Message::text("x")).await, Err(Error::Closed)), "no data after our close");
+    peer.write_all(&client_msg(op::TEXT, b"late 1")).await.unwrap();
+    peer.write_all(&client_msg(op::BINARY, b"late 2")).await.unwrap();
+    peer.write_all(&client_msg(op::CLOSE, &close_payload(1000, "ok"))).await.unwrap();
+    assert_eq!(within("late 1", ws.next()).await.unwrap().unwrap(), Message::text("late 1"));
+    assert_eq!(within("late 2", ws.next()).await.unwrap().unwrap(), Message::binary(&b"late 2"[..]));
+    assert_eq!(
+        within("peer's close", ws.next()).await.unwrap().unwrap(),
+        Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "ok")))
+    );
+    assert!(within("end", ws.next()).await.is_none());
+    // Our close was already out: no echo, then FIN.
+    expect_eof(&mut peer).await;
+    within("send_close again", ws.send_close(None)).await.expect("idempotent");
+    within("close after", ws.close(None)).await.expect("handshake already done");
+}

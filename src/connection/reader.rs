@@ -41,7 +41,7 @@ use crate::error::{Error, ProtocolError, Result};
 use crate::protocol::{Event, Message, OpCode};
 
 /// The kind of a data message: what [`ReadHalf::next_reader`] found, or
-/// what [`WriteHalf::next_writer`] sends.
+/// what [`WriteHalf::next_writer`](crate::WriteHalf::next_writer) sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageKind {
     /// A text message: its payload is UTF-8 (RFC 6455 §5.6).

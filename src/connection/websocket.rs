@@ -53,8 +53,9 @@ use crate::{Config, PreparedMessage};
 /// # Cancellation safety
 ///
 /// `next()` is cancel safe. `send()` is not: a message whose future is
-/// dropped before it was queued is lost. [`close`](WebSocketStream::close)
-/// and `flush()` are cancel safe.
+/// dropped before it was queued is lost. [`close`](WebSocketStream::close),
+/// [`send_close`](WebSocketStream::send_close), `flush()` and
+/// `SinkExt::close` are cancel safe.
 pub struct WebSocketStream<S> {
     read: ReadHalf<S>,
     write: WriteHalf<S>,
@@ -125,45 +126,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.write.is_compressing()
     }
 
-    /// Performs the whole closing handshake: sends `frame` (or a close
-    /// frame without a code for `None`) unless a close was already sent,
-    /// then reads until the peer's close arrives, **discarding** the data
-    /// messages that come before it, and shuts the transport's write side
-    /// down. Gives up with [`Error::Timeout`] after
-    /// [`Config::close_timeout`].
+    /// Performs the closing handshake: sends `frame` (or an empty close
+    /// frame for `None`) unless a close was already sent, then reads until
+    /// the peer's close arrives, **discarding** the data messages that come
+    /// before it, and shuts the transport's write side down. Gives up with
+    /// [`Error::Timeout`] after [`Config::close_timeout`].
     ///
-    /// To read what the peer sent before its close, use
+    /// To read what the peer still sends before its close, use
     /// [`send_close`](WebSocketStream::send_close) and keep calling
-    /// `next()` instead; see "Closing" in the crate docs.
+    /// `next()`. The crate docs compare every way to close (section
+    /// "Closing").
     ///
-    /// Cancel safe: calling it again resumes the handshake.
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: the frame stays queued, and calling it again resumes
+    /// the handshake under the same `close_timeout` (its timer keeps
+    /// running from the first call that had to wait).
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.write.queue_close(frame.as_ref())?;
         poll_fn(|cx| self.poll_close_handshake(cx)).await
     }
 
     /// Sends our close frame (`None` sends one without a code) unless one
-    /// was already sent, writes everything queued before it, and returns
-    /// without waiting for the peer's close. Keep calling `next()`: it
-    /// yields the messages the peer sent before its close (RFC 6455 §1.4),
-    /// then the peer's [`Message::Close`], then `None`.
+    /// was already sent, flushes it, and returns without waiting for the
+    /// peer's: the closing handshake then finishes as the application keeps
+    /// reading. `next()` yields the data messages the peer sent before its
+    /// close (RFC 6455 §1.4, §7.1.2), then the peer's [`Message::Close`],
+    /// then `None`; sending data fails with [`Error::Closed`].
     ///
-    /// ```no_run
+    /// Nothing bounds the wait for the peer's close here: wrap the reads in
+    /// a timeout if the peer may never answer.
+    ///
+    /// ```
     /// use futures_util::StreamExt;
+    /// use silverback::{CloseFrame, Message, WebSocketStream};
     ///
-    /// # async fn run(mut ws: silverback::WebSocketStream<tokio::net::TcpStream>) -> silverback::Result<()> {
-    /// ws.send_close(None).await?;
+    /// # async fn run<S>(mut ws: WebSocketStream<S>) -> silverback::Result<()>
+    /// # where S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {
+    /// ws.send_close(Some(CloseFrame::normal())).await?;
     /// while let Some(msg) = ws.next().await {
     ///     match msg? {
-    ///         silverback::Message::Close(_) => {} // the peer's answer; `None` follows
-    ///         reply => println!("arrived before the close: {reply:?}"),
+    ///         Message::Text(text) => println!("late reply: {text}"),
+    ///         Message::Close(frame) => println!("peer closed: {frame:?}"),
+    ///         _ => {}
     ///     }
     /// }
     /// # Ok(())
     /// # }
     /// ```
     ///
-    /// Cancel safe: the frame stays queued and a second call resumes.
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: the frame is queued at the first poll and stays queued;
+    /// calling again queues no second one and resumes the flush (so does
+    /// any other flush).
     pub async fn send_close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.write.send_close(frame).await
     }
@@ -276,7 +292,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     }
 
     /// The whole closing handshake, as [`WebSocketStream::close`] with a
-    /// `1000 Normal Closure` frame.
+    /// `1000 Normal Closure` frame: data messages the peer sends before its
+    /// close are discarded. Cancel safe.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.write.queue_close(Some(&CloseFrame::normal()))?;
         self.get_mut().poll_close_handshake(cx)

@@ -134,21 +134,31 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
         self.shared.lock().push_close(frame)
     }
     /// Sends our close frame (`None` sends one without a code) unless one
-    /// was already sent, and writes everything queued before it. It does
-    /// not wait for the peer's close: the [`ReadHalf`](crate::ReadHalf)
-    /// keeps yielding what the peer sent before its close, then the close
-    /// itself, then ends. See "Closing" in the crate docs.
+    /// was already sent, and flushes it with everything queued before it;
+    /// returns once it is written. It does not wait for the peer's close:
+    /// the [`ReadHalf`](crate::ReadHalf) keeps yielding the data messages
+    /// the peer sent before its own close (RFC 6455 §1.4, §7.1.2), then that
+    /// close ([`Message::Close`]), then `None`. Data sent after this fails
+    /// with [`Error::Closed`].
     ///
-    /// Cancel safe: the frame stays queued and a second call resumes.
+    /// To wait for the whole closing handshake on an unsplit stream, use
+    /// [`WebSocketStream::close`](crate::WebSocketStream::close); the crate
+    /// docs compare every way to close (section "Closing").
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: the frame is queued at the first poll and stays queued;
+    /// calling again queues no second one and resumes the flush (so does
+    /// any other flush of this half).
     pub async fn send_close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.queue_close(frame.as_ref())?;
         poll_fn(|cx| self.poll_write_all(cx)).await
     }
 
-    /// Renamed [`send_close`](WriteHalf::send_close): it sends the close
-    /// frame and does not wait for the peer's (unlike
-    /// [`WebSocketStream::close`](crate::WebSocketStream::close)).
-    #[deprecated(note = "renamed to `send_close`: it sends our close frame without waiting for the peer's")]
+    /// The former name of [`WriteHalf::send_close`], which it calls.
+    #[deprecated(
+        note = "renamed to send_close: it sends our close frame and does not wait for the peer's (read on with the ReadHalf)"
+    )]
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.send_close(frame).await
     }
@@ -242,8 +252,9 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     /// Sends a `1000 Normal Closure` frame unless a close frame was already
-    /// sent, and writes everything queued; does not wait for the peer's
-    /// close (as [`WriteHalf::send_close`]).
+    /// sent, and writes everything queued, like [`WriteHalf::send_close`]:
+    /// it does not wait for the peer's close, which the
+    /// [`ReadHalf`](crate::ReadHalf) reads. Cancel safe.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         this.queue_close(Some(&CloseFrame::normal()))?;

@@ -99,6 +99,10 @@ pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Resp
 #[derive(Clone, Debug)]
 pub struct Connector {
     config: Config,
+    /// [`Connector::deflate`], kept apart from `config` so that the order of
+    /// the two setters does not matter; combined in [`Connector::conn_config`].
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::DeflateConfig>,
     extra: HeaderSettings,
     handshake_timeout: Duration,
     max_head_size: usize,
@@ -153,6 +157,8 @@ impl Connector {
     pub fn new() -> Self {
         Connector {
             config: Config::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             extra: HeaderSettings::default(),
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
@@ -163,6 +169,10 @@ impl Connector {
     }
 
     /// The configuration of the connections this connector makes.
+    ///
+    /// Setters may come in any order: a compression setting given with
+    /// [`Connector::deflate`] wins over the one in `config`
+    /// ([`Config::deflate`]), whether it was set before or after.
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -170,14 +180,26 @@ impl Connector {
     }
 
     /// Offers permessage-deflate (RFC 7692) with these settings and uses it
-    /// when the server accepts; shorthand for setting [`Config::deflate`] on
-    /// this connector's configuration (so call it after
-    /// [`Connector::config`]). Off by default.
+    /// when the server accepts. Off by default.
+    ///
+    /// This setting wins over [`Config::deflate`] in the configuration given
+    /// to [`Connector::config`], before or after this call.
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
-        self.config = self.config.deflate(deflate);
+        self.deflate = Some(deflate);
         self
+    }
+
+    /// The configuration of the connections this connector makes: the one
+    /// given to [`Connector::config`] with [`Connector::deflate`]'s setting,
+    /// when given, in place of its own.
+    fn conn_config(&self) -> Config {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate {
+            return self.config.deflate(deflate);
+        }
+        self.config
     }
 
     /// Adds a header field to the upgrade request (repeat for several).
@@ -381,12 +403,14 @@ impl Connector {
     /// Bytes the server sent right after its response head are kept and
     /// handed to the stream.
     ///
+    /// Nothing is spawned, so `io` need not be `Send` or `'static`.
+    ///
     /// # Cancellation safety
     ///
     /// Not cancel safe: dropping the future drops `io`.
     pub async fn connect_on<S>(&self, io: S, url: &str) -> Result<(WebSocketStream<S>, Response)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         let url = WsUrl::parse(url)?;
         self.check()?;
@@ -441,10 +465,11 @@ impl Connector {
         url: &WsUrl<'_>,
     ) -> Result<(WebSocketStream<S>, Response)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
+        let config = self.conn_config();
         let key = generate_key();
-        let offer = extensions::client_offer(&self.config);
+        let offer = extensions::client_offer(&config);
         let request = build_request(
             url,
             &key,
@@ -466,8 +491,8 @@ impl Connector {
             &self.extra.subprotocols,
             offer.is_some(),
         )?;
-        let agreed = extensions::client_accept(&self.config, response.headers())?;
-        let ws = extensions::into_stream(io, Role::Client, self.config, rest, agreed);
+        let agreed = extensions::client_accept(&config, response.headers())?;
+        let ws = extensions::into_stream(io, Role::Client, config, rest, agreed);
         Ok((ws, response))
     }
 }

@@ -50,6 +50,10 @@ const MANAGED: [HeaderName; 8] = [
 /// [`Upgrader::check_origin`]). A refused request is answered with an HTTP
 /// error status and returned as [`Error::Handshake`].
 ///
+/// The handshake runs inside the returned future and spawns nothing, so
+/// `io` need not be `Send` or `'static` (a `!Send` transport on a
+/// `LocalSet`, or a `&mut` borrow of one, will do).
+///
 /// # Cancellation safety
 ///
 /// Not cancel safe: dropping the future drops `io` with the handshake half
@@ -80,7 +84,7 @@ const MANAGED: [HeaderName; 8] = [
 /// ```
 pub async fn accept<S>(io: S) -> Result<WebSocketStream<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     Upgrader::new().accept(io).await
 }
@@ -200,6 +204,10 @@ pub(crate) struct Answer<'u> {
 #[derive(Clone, Debug)]
 pub struct Upgrader {
     config: Config,
+    /// [`Upgrader::deflate`], kept apart from `config` so that the order of
+    /// the two setters does not matter; combined in [`Upgrader::conn_config`].
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::DeflateConfig>,
     origin: OriginPolicy,
     check: Option<RequestCheck>,
     extra: HeaderSettings,
@@ -227,6 +235,8 @@ impl Upgrader {
     pub fn new() -> Self {
         Upgrader {
             config: Config::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             origin: OriginPolicy::SameHost,
             check: None,
             extra: HeaderSettings::default(),
@@ -237,6 +247,10 @@ impl Upgrader {
     }
 
     /// The configuration of the connections this upgrader makes.
+    ///
+    /// Setters may come in any order: a compression setting given with
+    /// [`Upgrader::deflate`] wins over the one in `config`
+    /// ([`Config::deflate`]), whether it was set before or after.
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -244,15 +258,16 @@ impl Upgrader {
     }
 
     /// Accepts permessage-deflate (RFC 7692) when a client offers it, with
-    /// these settings; shorthand for setting
-    /// [`Config::deflate`] on this upgrader's configuration (so call it after
-    /// [`Upgrader::config`]). Off by default: compression costs CPU and
-    /// about 300 KiB per connection with context takeover (see
+    /// these settings. Off by default: compression costs CPU and about
+    /// 300 KiB per connection with context takeover (see
     /// [`DeflateConfig`](crate::DeflateConfig)).
+    ///
+    /// This setting wins over [`Config::deflate`] in the configuration given
+    /// to [`Upgrader::config`], before or after this call.
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
-        self.config = self.config.deflate(deflate);
+        self.deflate = Some(deflate);
         self
     }
 
@@ -391,7 +406,7 @@ impl Upgrader {
     /// See [`accept`] for the behaviour and cancellation safety.
     pub async fn accept<S>(&self, io: S) -> Result<WebSocketStream<S>>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         Ok(self.accept_with_request(io).await?.0)
     }
@@ -410,7 +425,7 @@ impl Upgrader {
     /// as the matching [`HandshakeError`]. On timeout nothing is sent.
     pub async fn accept_with_request<S>(&self, io: S) -> Result<(WebSocketStream<S>, Request)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         // The handshake's state (about 1 KiB) lives on the heap only while it
         // runs, instead of inside the caller's task for the connection's life.
@@ -419,7 +434,7 @@ impl Upgrader {
 
     async fn handshake<S>(&self, mut io: S) -> Result<(WebSocketStream<S>, Request)>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         self.extra.check()?;
         let deadline = deadline_after(self.handshake_timeout);
@@ -438,7 +453,7 @@ impl Upgrader {
                     })
                     .await??;
                     let ws =
-                        extensions::into_stream(io, Role::Server, self.config, rest, answer.agreed);
+                        extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
                     return Ok((ws, request));
                 }
                 Err(refused) => refused,
@@ -487,7 +502,7 @@ impl Upgrader {
             check(request).map_err(Refused::Rejected)?;
         }
         let subprotocol = select_subprotocol(request, &self.extra.subprotocols);
-        let (extensions, agreed) = extensions::server_answer(&self.config, request.headers())?;
+        let (extensions, agreed) = extensions::server_answer(&self.conn_config(), request.headers())?;
         Ok(Answer {
             accept,
             subprotocol,
@@ -508,9 +523,14 @@ impl Upgrader {
         &self.extra.headers
     }
 
-    /// The configuration of the connections this upgrader makes.
-    #[cfg(feature = "hyper")]
-    pub(crate) fn get_config(&self) -> Config {
+    /// The configuration of the connections this upgrader makes: the one
+    /// given to [`Upgrader::config`] with [`Upgrader::deflate`]'s setting,
+    /// when given, in place of its own.
+    pub(crate) fn conn_config(&self) -> Config {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate {
+            return self.config.deflate(deflate);
+        }
         self.config
     }
 

@@ -132,7 +132,7 @@ impl Upgrader {
         let (response, agreed) = decided.map_err(Refusal::from)?;
         let on_upgrade: OnUpgrade = ::hyper::upgrade::on(request);
         let deadline = deadline_after(self.get_handshake_timeout());
-        let config = self.get_config();
+        let config = self.conn_config();
         let future = async move {
             let upgraded = within(deadline, on_upgrade)
                 .await?

@@ -350,3 +350,28 @@ async fn write_half_close_is_still_send_close() {
     assert_eq!((frame.opcode, frame.close_code()), (op::CLOSE, Some(1001)));
     drop(read);
 }
+
+/// A `send_close` cancelled while its flush waits on a peer that does not
+/// read still gets the close out: the read half writes it, so the closing
+/// handshake finishes though nobody flushes the write half again.
+#[tokio::test]
+async fn a_cancelled_send_close_is_written_by_the_read_half() {
+    let (ws, mut peer) = common::server_and_raw_peer(Config::default(), 256);
+    let (mut read, mut write) = ws.split();
+    write.feed(Message::binary(vec![1u8; 4096])).await.unwrap();
+    let cancelled = tokio::time::timeout(Duration::from_millis(50), write.send_close(None)).await;
+    assert!(cancelled.is_err(), "the flush should wait: the peer reads nothing yet");
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(msg) = read.next().await {
+            seen.push(msg.unwrap());
+        }
+        seen
+    });
+    assert_eq!(common::read_frame(&mut peer).await.opcode, common::op::BINARY);
+    assert_eq!(common::read_frame(&mut peer).await.opcode, common::op::CLOSE);
+    peer.write_all(&common::client_msg(common::op::CLOSE, &[])).await.unwrap();
+    let seen = within("reader ends", reader).await.unwrap();
+    assert_eq!(seen, [Message::Close(None)]);
+    drop(write);
+}

@@ -169,8 +169,8 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
-    /// Queues our close frame (unless one was sent) as a frame the read half
-    /// writes, for a control handle.
+    /// Queues our close frame (unless one was sent) as an urgent frame, which
+    /// the read half writes if no flush does first.
     pub(crate) fn push_close_urgent(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
         self.push_close(frame)?;
         self.urgent_mark = self.queue.queued();

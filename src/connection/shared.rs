@@ -93,8 +93,8 @@ impl<S> Shared<S> {
         self.urgent_queued.store(queued, Ordering::Release);
     }
 
-    /// A control handle queued an urgent frame: flag it and wake the read
-    /// half's task to write it.
+    /// An urgent frame was queued outside the read half (a control handle,
+    /// our close): flag it and wake the read half's task to write it.
     pub(crate) fn wake_reader_to_write(&self) {
         self.urgent_queued.store(true, Ordering::Release);
         self.queued_by_control.store(true, Ordering::Release);

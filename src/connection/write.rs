@@ -130,9 +130,15 @@ impl<S> WriteHalf<S> {
 }
 
 impl<S: AsyncWrite + Unpin> WriteHalf<S> {
+    /// Queues our close frame as an urgent frame: if the flush that should
+    /// write it is cancelled and never resumed, the read half still writes
+    /// it, so the closing handshake cannot stall on our side.
     pub(crate) fn queue_close(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
-        self.shared.lock().push_close(frame)
+        self.shared.lock().push_close_urgent(frame)?;
+        self.shared.wake_reader_to_write();
+        Ok(())
     }
+
     /// Sends our close frame (`None` sends one without a code) unless one
     /// was already sent, and flushes it with everything queued before it;
     /// returns once it is written. It does not wait for the peer's close:

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
             let new_decoder = || {
                 let mut decoder = MessageDecoder::new(role, limits);
                 if deflate {
-                    decoder.set_decompressor(Decompressor::new(window_bits, no_context_takeover));
+                    decoder.set_inflater(Box::new(Decompressor::new(window_bits, no_context_takeover)));
                 }
                 decoder
             };

@@ -177,7 +177,7 @@ async fn run(input: Input) {
                 client_max_window_bits: 8 + d.client_max_window_bits % 8,
             };
             config = config.deflate(DeflateConfig::default().level(d.level % 10).min_size(usize::from(d.min_size)));
-            peer_decoder.set_decompressor(params.decompressor(peer_role));
+            peer_decoder.set_inflater(Box::new(params.decompressor(peer_role)));
             peer_compressor = params.compressor(peer_role, d.peer_level % 10);
             WebSocketStream::from_raw_parts_with_deflate(ours, role, config, BytesMut::new(), params)
         }
@@ -439,7 +439,7 @@ impl Harness {
                 }
             }
             Ws::Split(_, write) => {
-                let mut fut = pin!(write.close(frame));
+                let mut fut = pin!(write.send_close(frame));
                 for _ in 0..=polls % 16 {
                     if let Poll::Ready(r) = fut.as_mut().poll(&mut cx()) {
                         result = Some(r);

@@ -9,8 +9,8 @@
 //! 0; the load generator runs here, pinned to core 1. The Markdown table goes
 //! to stdout and to `target/echo-bench.md`; progress goes to stderr.
 //!
-//! Without `--bench` (as `cargo test --benches` runs it) it does a short
-//! smoke run and writes no file.
+//! Without `--bench` (as `cargo test -p silverback-compare --benches`
+//! runs it) it does a short smoke run and writes no file.
 
 // A crate root's modules live beside it, so point into `echo/`.
 #[path = "echo/deflate.rs"]

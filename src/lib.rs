@@ -37,7 +37,8 @@ pub use rustls;
 #[cfg(feature = "rustls")]
 pub use tokio_rustls;
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (one needs
+/// permessage-deflate).
+#[cfg(all(doctest, feature = "deflate"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -2,10 +2,13 @@
 //! Python `websockets` 17.x and Node `ws` 8.x, driven through the peer
 //! programs `tests/interop/peer.py` and `tests/interop/peer.mjs`.
 //!
-//! `tests/interop/setup.sh` installs both peers under
-//! `${CARGO_TARGET_DIR:-target}/interop/` once per machine (it returns at
-//! once when they are there); it runs once per test binary. There is one
-//! `#[test]` per peer, which walks every scenario in both directions:
+//! These tests run only under `SILVERBACK_CONFORMANCE=1`, which
+//! `scripts/conformance.sh` sets after installing both peers with
+//! `tests/interop/setup.sh` under `${CARGO_TARGET_DIR:-target}/interop/`;
+//! without it they print one line and pass, so `cargo test` stays hermetic.
+//! With it, the test finds the peers through `setup.sh --check` (once per
+//! test binary), which installs nothing: a missing peer fails the test. There
+//! is one `#[test]` per peer, which walks every scenario in both directions:
 //!
 //! - silverback server (`Upgrader`, split, echo by `forward`) against the
 //!   peer's client (`peer client ws://127.0.0.1:PORT/`): the peer must print
@@ -18,9 +21,7 @@
 //!   pipelined through split halves, then a 1000 close the peer must see.
 //!
 //! Every child process is killed when its guard drops and every wait is
-//! bounded, so a hang fails the test instead of stalling it. Set
-//! `SILVERBACK_SKIP_INTEROP=1` to skip these tests on a machine without
-//! `python3` or `node`.
+//! bounded, so a hang fails the test instead of stalling it.
 //!
 //! The compression-on scenarios need the permessage-deflate API
 //! (`DeflateConfig`, `Upgrader::deflate`, `Connector::deflate`). Until it has
@@ -28,6 +29,8 @@
 //! to flip.
 
 #![cfg(all(unix, feature = "deflate"))]
+
+mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,7 +60,7 @@ fn deflate_config(sc: &Scenario) -> silverback::DeflateConfig {
     cfg
 }
 
-/// Bound on `setup.sh` (a first run downloads from PyPI and npm).
+/// Bound on `setup.sh --check` (it only looks; a locked install may be running).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bound on one step: a line from a peer, a handshake, one echo.
 const STEP: Duration = Duration::from_secs(30);
@@ -315,6 +318,7 @@ async fn run_setup() -> Result<Tools, String> {
     let script = interop_dir().join("setup.sh");
     let mut cmd = Command::new("bash");
     cmd.arg(&script)
+        .arg("--check")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -325,7 +329,8 @@ async fn run_setup() -> Result<Tools, String> {
     let output = match timeout(SETUP_TIMEOUT, child.wait_with_output()).await {
         Ok(output) => output.map_err(|e| format!("running {}: {e}", script.display()))?,
         Err(_) => {
-            // Take pip / npm down with it: setup.sh leads its own group.
+            // Take its children (the python / node probes) down with it: setup.sh
+            // leads its own group.
             if let Some(pid) = pid {
                 let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
             }
@@ -709,8 +714,11 @@ impl<T> Drop for AbortOnDrop<T> {
 // ---------------------------------------------------------------------------
 
 async fn run_peer(peer: Peer) {
-    if std::env::var_os("SILVERBACK_SKIP_INTEROP").is_some_and(|v| v == "1") {
-        eprintln!("{peer:?}: skipped (SILVERBACK_SKIP_INTEROP=1)");
+    let what = match peer {
+        Peer::Python => "interop with Python websockets",
+        Peer::Node => "interop with Node ws",
+    };
+    if !common::conformance_only(what) {
         return;
     }
     let tools = tools().await;

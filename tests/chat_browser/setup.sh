@@ -5,8 +5,11 @@
 #   playwright-core from npm, under $PREFIX/node_modules (no browser download:
 #                   playwright-core never fetches one, we use /usr/bin/chromium)
 #
-# Usage: setup.sh [PREFIX]   (default: ${CARGO_TARGET_DIR:-<repo>/target}/chat-e2e)
+# Usage: setup.sh [--check] [PREFIX]
+#        (PREFIX default: ${CARGO_TARGET_DIR:-<repo>/target}/chat-e2e)
 #
+# scripts/conformance.sh runs it to install them; the test runs it with
+# `--check`, which installs nothing and fails when something is missing.
 # Returns at once when both are present. Every step is bounded in time
 # (timeout(1)); concurrent callers are serialised with a lock file. On
 # success prints, one per line:
@@ -18,6 +21,11 @@
 # Exits non-zero, with the reason on stderr, on any failure.
 set -euo pipefail
 
+CHECK=0
+if [ "${1:-}" = "--check" ]; then
+    CHECK=1
+    shift
+fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PREFIX=${1:-$TARGET/chat-e2e}
@@ -50,6 +58,7 @@ as_root() {
 }
 
 apt_install() {
+    [ "$CHECK" -eq 0 ] || die "$* not installed: bash scripts/conformance.sh installs it"
     export DEBIAN_FRONTEND=noninteractive
     log "apt-get install -y $*"
     if ! as_root timeout "$APT_TIMEOUT" apt-get install -y --no-install-recommends "$@" >&2; then
@@ -86,6 +95,7 @@ pkg_ok() {
         && timeout 60 "$NODE" -e 'require(process.argv[1])' "$PKG" >/dev/null 2>&1
 }
 if ! pkg_ok; then
+    [ "$CHECK" -eq 0 ] || die "playwright-core is not installed under $PREFIX: bash scripts/conformance.sh installs it"
     log "npm install --prefix $PREFIX playwright-core"
     # Keep the prefix its own project so npm does not walk up to a parent.
     [ -f "$PREFIX/package.json" ] || echo '{"private": true}' >"$PREFIX/package.json"

@@ -298,3 +298,22 @@ pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         Err(_) => panic!("timed out: {what}"),
     }
 }
+
+/// The environment variable that turns on the tests needing tools from
+/// outside Rust (Python, Node, a browser); `scripts/conformance.sh` installs
+/// those tools and sets it.
+pub const CONFORMANCE_VAR: &str = "SILVERBACK_CONFORMANCE";
+
+/// Whether a test that needs `what` (tools from outside Rust) runs: only
+/// under `SILVERBACK_CONFORMANCE=1`, set by `scripts/conformance.sh`, so that
+/// `cargo test` stays hermetic. Otherwise prints one line saying so and
+/// answers `false`: the caller returns, and the test passes. When it answers
+/// `true`, a missing tool is the caller's hard failure (a panic), never a
+/// skip.
+pub fn conformance_only(what: &str) -> bool {
+    if std::env::var_os(CONFORMANCE_VAR).is_some_and(|v| v == "1") {
+        return true;
+    }
+    eprintln!("skipped: {what}; bash scripts/conformance.sh runs it (with {CONFORMANCE_VAR}=1)");
+    false
+}

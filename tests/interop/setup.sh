@@ -5,9 +5,12 @@
 #                             unavailable: pip install --target $TARGET/interop/pylib)
 #   Node   `ws` 8.x           in $TARGET/interop/node/node_modules
 #
-# where $TARGET is $CARGO_TARGET_DIR if set, else <repo>/target. Checks first
-# and returns at once when both are already installed. Serialised with a lock
-# file so concurrent callers do not race. On success prints, one per line:
+# where $TARGET is $CARGO_TARGET_DIR if set, else <repo>/target.
+# scripts/conformance.sh runs it to install them; the test runs it with
+# `--check`, which installs nothing and fails when a peer is missing.
+# Checks first and returns at once when both are already installed.
+# Serialised with a lock file so concurrent callers do not race. On success
+# prints, one per line:
 #
 #   PYTHON=<interpreter to run tests/interop/peer.py with>
 #   PYTHONPATH=<extra import path, empty with a venv>
@@ -16,6 +19,7 @@
 #
 # Exits non-zero (with the reason on stderr) on any failure.
 #
+# Usage: setup.sh [--check]
 # Environment: INTEROP_PYTHON (default python3), INTEROP_NODE (default node),
 # INTEROP_NPM (default npm).
 set -euo pipefail
@@ -39,6 +43,17 @@ NODE_REQ='ws@8'
 
 log() { printf '[interop-setup] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+CHECK=0
+case "${1:-}" in
+    --check) CHECK=1 ;;
+    "") ;;
+    *) die "usage: setup.sh [--check]" ;;
+esac
+# In --check mode: a missing peer is an error, never installed here.
+need_install() {
+    [ "$CHECK" -eq 0 ] || die "$1 is not installed under $DIR: bash scripts/conformance.sh installs it"
+}
 
 mkdir -p "$DIR"
 
@@ -74,6 +89,7 @@ if [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python"; then
 elif [ -d "$PYLIB" ] && python_ok "$(command -v "$PYTHON_BOOT")" "$PYLIB"; then
     PYTHON="$(command -v "$PYTHON_BOOT")" PYPATH="$PYLIB"
 else
+    need_install "Python $PY_REQ"
     command -v "$PYTHON_BOOT" >/dev/null 2>&1 || die "$PYTHON_BOOT not found"
     log "installing $PY_REQ"
     if rm -rf "$VENV" && "$PYTHON_BOOT" -m venv "$VENV" >&2 2>&1; then
@@ -94,6 +110,7 @@ fi
 # ---------------------------------------------------------------- node
 command -v "$NODE" >/dev/null 2>&1 || die "$NODE not found"
 if ! node_ok; then
+    need_install "Node $NODE_REQ"
     command -v "$NPM" >/dev/null 2>&1 || die "$NPM not found"
     log "installing $NODE_REQ"
     mkdir -p "$NODE_PREFIX"

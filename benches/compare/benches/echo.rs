@@ -3,14 +3,14 @@
 //! one run, driven by the same neutral load generator; with
 //! permessage-deflate (row 8), against yawc, sockudo-ws and wtx.
 //!
-//! `cargo bench --bench echo` (see PERFORMANCE.md for the environment
-//! variables). Each server runs in a child process (this binary re-executed
+//! `cargo bench -p silverback-compare --bench echo` (see PERFORMANCE.md for
+//! the environment variables). Each server runs in a child process (this binary re-executed
 //! with `SB_ECHO_SERVER=<kind>`) on a single-threaded runtime pinned to core
 //! 0; the load generator runs here, pinned to core 1. The Markdown table goes
 //! to stdout and to `target/echo-bench.md`; progress goes to stderr.
 //!
-//! Without `--bench` (as `cargo test --benches` runs it) it does a short
-//! smoke run and writes no file.
+//! Without `--bench` (as `cargo test -p silverback-compare --benches`
+//! runs it) it does a short smoke run and writes no file.
 
 // A crate root's modules live beside it, so point into `echo/`.
 #[path = "echo/deflate.rs"]
@@ -353,7 +353,7 @@ fn main() {
     println!("\n{report}");
     if settings.full {
         let dir = std::env::var("CARGO_TARGET_DIR")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_owned());
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_owned());
         let path = std::path::Path::new(&dir).join("echo-bench.md");
         match std::fs::write(&path, &report) {
             Ok(()) => eprintln!("written to {}", path.display()),
@@ -522,13 +522,13 @@ fn preamble(settings: &Settings, pinned: bool) -> String {
         settings.timing.measure.as_secs_f64(),
         settings.timing.warmup.as_secs_f64(),
         settings.rss_conns,
-        env!("CARGO_PKG_VERSION"),
+        locked_version("silverback"),
     )
 }
 
 /// The version of `name` in Cargo.lock, or `?`.
 fn locked_version(name: &str) -> String {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
         .unwrap_or_default();
     let needle = format!("name = \"{name}\"\n");
     lock.find(&needle)

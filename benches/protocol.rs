@@ -168,10 +168,16 @@ impl tokio::io::AsyncWrite for Discard {
     fn is_write_vectored(&self) -> bool {
         true
     }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }
@@ -265,10 +271,16 @@ impl tokio::io::AsyncWrite for Replay {
     fn is_write_vectored(&self) -> bool {
         true
     }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }
@@ -296,10 +308,7 @@ fn echo_pipeline(c: &mut Criterion) {
                     let io = Replay { wire: bytes.clone(), chunk: frame_len * 16 };
                     let ws = WebSocketStream::from_raw_parts(io, Role::Server, Config::default(), BytesMut::new());
                     let (read, write) = ws.split();
-                    read.try_filter(|m| std::future::ready(m.is_text() || m.is_binary()))
-                        .forward(write)
-                        .await
-                        .unwrap();
+                    read.try_filter(|m| std::future::ready(m.is_text() || m.is_binary())).forward(write).await.unwrap();
                 })
             });
         });

@@ -36,7 +36,5 @@ async fn serve(upgrader: &Upgrader, tcp: TcpStream) -> Result<(), Error> {
     // `forward` queues each message and flushes only when no more input is
     // ready, so pipelined messages leave in one write. Pings are answered
     // and close frames echoed by the stream itself.
-    read.try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-        .forward(write)
-        .await
+    read.try_filter(|msg| future::ready(msg.is_text() || msg.is_binary())).forward(write).await
 }

@@ -26,7 +26,9 @@ pub use connection::{
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
 pub use error::{CapacityError, Error, ProtocolError, Result};
-pub use handshake::{accept, connect, Connector, HandshakeError, MaybeTlsStream, Rejection, Request, Response, Upgrader};
+pub use handshake::{
+    accept, connect, Connector, HandshakeError, MaybeTlsStream, Rejection, Request, Response, Upgrader,
+};
 pub use protocol::{CloseCode, CloseFrame, Frame, Message, OpCode, Role, Utf8Bytes};
 /// The rustls version `Connector::tls_config` takes, for building a
 /// `rustls::ClientConfig` (or a server's) without a version mismatch.

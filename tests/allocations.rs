@@ -70,10 +70,7 @@ fn allocations_per_message(opcode: u8, payload: Vec<u8>, pipelined: usize) -> f6
             let (tcp, _) = listener.accept().await.unwrap();
             tcp.set_nodelay(true).unwrap();
             let (read, write) = Upgrader::new().accept(tcp).await.unwrap().split();
-            let _ = read
-                .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-                .forward(write)
-                .await;
+            let _ = read.try_filter(|msg| future::ready(msg.is_text() || msg.is_binary())).forward(write).await;
         });
         start_rx.await.unwrap();
         let before = counting_alloc::calls();
@@ -139,10 +136,7 @@ fn allocations_per_connection(count: usize) -> f64 {
             tokio::spawn(async move {
                 tcp.set_nodelay(true).unwrap();
                 let (read, write) = upgrader.accept(tcp).await.unwrap().split();
-                read.try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-                    .forward(write)
-                    .await
-                    .unwrap();
+                read.try_filter(|msg| future::ready(msg.is_text() || msg.is_binary())).forward(write).await.unwrap();
             })
             .await
             .unwrap();

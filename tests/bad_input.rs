@@ -32,8 +32,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use common::{
-    client_frame, client_header_len, client_msg, close_payload, op, read_frame, server_close_bytes, server_frame,
-    try_read_frame, within, edit_request, request_with_fields, KEY, UPGRADE_REQUEST, WS_ACCEPT, WS_KEY,
+    client_frame, client_header_len, client_msg, close_payload, edit_request, op, read_frame, request_with_fields,
+    server_close_bytes, server_frame, try_read_frame, within, KEY, UPGRADE_REQUEST, WS_ACCEPT, WS_KEY,
 };
 
 /// The server's handshake timeout: the bound on a slowloris client.
@@ -322,8 +322,20 @@ fn handshake_rows() -> Vec<HandshakeRow> {
             UnsupportedVersion,
         ),
         // Method and HTTP version.
-        row("POST", edit_request("GET ", "POST "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
-        row("HEAD", edit_request("GET ", "HEAD "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
+        row(
+            "POST",
+            edit_request("GET ", "POST "),
+            "HTTP/1.1 405 Method Not Allowed",
+            &["Allow: GET"],
+            MethodNotAllowed,
+        ),
+        row(
+            "HEAD",
+            edit_request("GET ", "HEAD "),
+            "HTTP/1.1 405 Method Not Allowed",
+            &["Allow: GET"],
+            MethodNotAllowed,
+        ),
         row(
             "HTTP/1.0",
             edit_request("HTTP/1.1", "HTTP/1.0"),
@@ -342,7 +354,13 @@ fn handshake_rows() -> Vec<HandshakeRow> {
         ),
         // Size limits: 64 fields, 8 KiB of head.
         row("65 header fields", request_with_fields(&extra_fields(60)), TOO_LARGE, &[], TooManyRequestHeaders),
-        row("header flood of 5000 fields", request_with_fields(&extra_fields(5000)), TOO_LARGE, &[], TooManyRequestHeaders),
+        row(
+            "header flood of 5000 fields",
+            request_with_fields(&extra_fields(5000)),
+            TOO_LARGE,
+            &[],
+            TooManyRequestHeaders,
+        ),
         row("head of 8193 bytes", head_of_len(8193), TOO_LARGE, &[], RequestHeadTooLarge),
         row("head of 60000 bytes", head_of_len(60_000), TOO_LARGE, &[], RequestHeadTooLarge),
         row(
@@ -354,7 +372,13 @@ fn handshake_rows() -> Vec<HandshakeRow> {
         ),
         // Not HTTP, or not valid HTTP.
         row("plain text", "hello\r\n\r\n".into(), BAD, &[], MalformedRequest),
-        row("space before a field's colon", edit_request("Host: server.example.com", "Host : server.example.com"), BAD, &[], MalformedRequest),
+        row(
+            "space before a field's colon",
+            edit_request("Host: server.example.com", "Host : server.example.com"),
+            BAD,
+            &[],
+            MalformedRequest,
+        ),
         row("space in a field name", request_with_fields("Bad Name: x\r\n"), BAD, &[], MalformedRequest),
         row("NUL in a field value", request_with_fields("X-Nul: a\0b\r\n"), BAD, &[], MalformedRequest),
         HandshakeRow {

@@ -248,7 +248,8 @@ impl ChatServer {
         });
         let mut server = ChatServer { child, addr: ([0, 0, 0, 0], 0).into(), lines };
         let first = server.lines.recv_timeout(STEP).expect("the chat example printed nothing");
-        let addr = first.strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        let addr =
+            first.strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {first:?}"));
         server.addr = addr.trim().parse().unwrap_or_else(|e| panic!("bad address in {first:?}: {e}"));
         server
     }
@@ -292,13 +293,12 @@ fn setup() -> &'static Result<Tools, String> {
         if !out.status.success() {
             return Err(format!("{} failed ({}):\n{}\n{}", script.display(), out.status, out.stdout, out.stderr));
         }
-        let field = |key: &str| {
-            out.stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{} printed no {key}= line:\n{}\n{}", script.display(), out.stdout, out.stderr))
-        };
+        let field =
+            |key: &str| {
+                out.stdout.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(PathBuf::from).ok_or_else(
+                    || format!("{} printed no {key}= line:\n{}\n{}", script.display(), out.stdout, out.stderr),
+                )
+            };
         let tools = Tools { chromium: field("CHROMIUM")?, node: field("NODE")?, playwright: field("PLAYWRIGHT")? };
         eprintln!("browser setup: {:.1?} {tools:?}", started.elapsed());
         Ok(tools)

@@ -158,10 +158,8 @@ async fn client_example_prints_the_reply_to_every_line_before_closing() {
         .buffer_unordered(PARALLEL)
         .collect::<Vec<_>>()
         .await;
-    let failures: Vec<_> = runs
-        .iter()
-        .filter(|(line, printed)| printed.as_deref() != Ok(&format!("{line}\n")))
-        .collect();
+    let failures: Vec<_> =
+        runs.iter().filter(|(line, printed)| printed.as_deref() != Ok(&format!("{line}\n"))).collect();
     assert!(
         failures.is_empty(),
         "{} of {RUNS} runs missed their reply, e.g. {:?}",

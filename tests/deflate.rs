@@ -9,7 +9,7 @@ mod common;
 use bytes::BytesMut;
 use common::{client_frame, op, read_frame, within};
 use futures_util::{SinkExt, StreamExt};
-use silverback::deflate::{Compressor, DeflateParams, Decompressor};
+use silverback::deflate::{Compressor, Decompressor, DeflateParams};
 use silverback::{
     CapacityError, Config, Connector, DeflateConfig, Error, HandshakeError, Limits, Message, ProtocolError, Role,
     Upgrader, WebSocketStream,
@@ -103,10 +103,7 @@ async fn rsv1_on_a_continuation_or_control_frame_fails_with_1002() {
     ];
     for frames in cases {
         let err = expect_failure(&frames, Limits::default(), 1002).await;
-        assert!(
-            matches!(err, Error::Protocol(ProtocolError::CompressedControlOrContinuation)),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::Protocol(ProtocolError::CompressedControlOrContinuation)), "{err:?}");
     }
 }
 
@@ -140,10 +137,7 @@ async fn a_decompression_bomb_ends_in_1009_at_the_limit() {
     assert!(bomb.len() < 128 * 1024, "bomb is {} bytes", bomb.len());
     let limits = Limits::default().max_message_size(1 << 20);
     let err = expect_failure(&[client_frame(true, RSV1, op::BINARY, &bomb)], limits, 1009).await;
-    assert!(
-        matches!(err, Error::Capacity(CapacityError::InflatedMessageTooLarge { max: 1_048_576 })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Capacity(CapacityError::InflatedMessageTooLarge { max: 1_048_576 })), "{err:?}");
 }
 
 /// The same bomb split over many fragments: the limit counts the whole
@@ -201,7 +195,13 @@ async fn client_masks_compressed_frames_and_honours_no_context_takeover() {
 async fn compression_can_be_turned_off_per_message_and_short_messages_skip_it() {
     let (a, mut peer) = duplex(1 << 20);
     let config = Config::default().deflate(DeflateConfig::default().min_size(16));
-    let mut ws = WebSocketStream::from_raw_parts_with_deflate(a, Role::Server, config, BytesMut::new(), DeflateParams::default());
+    let mut ws = WebSocketStream::from_raw_parts_with_deflate(
+        a,
+        Role::Server,
+        config,
+        BytesMut::new(),
+        DeflateParams::default(),
+    );
     assert!(ws.is_compressing());
     ws.send(Message::binary(vec![7u8; 15])).await.unwrap();
     ws.set_compression(false);
@@ -294,15 +294,12 @@ async fn answer_with(extensions: &str) -> (Result<WebSocketStream<DuplexStream>,
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap();
-    let key = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("key")
-        .to_owned();
+    let key = head.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).expect("key").to_owned();
     let accept = {
         use base64::Engine as _;
         use sha1::{Digest, Sha1};
-        let digest = Sha1::new().chain_update(key.as_bytes()).chain_update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").finalize();
+        let digest =
+            Sha1::new().chain_update(key.as_bytes()).chain_update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").finalize();
         base64::engine::general_purpose::STANDARD.encode(digest)
     };
     let response = format!(
@@ -320,7 +317,9 @@ async fn answer_with(extensions: &str) -> (Result<WebSocketStream<DuplexStream>,
 async fn client_offers_and_accepts_a_matching_answer() {
     let (ws, request) = answer_with("permessage-deflate; client_no_context_takeover; client_max_window_bits=12").await;
     assert!(
-        request.contains("Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; client_max_window_bits"),
+        request.contains(
+            "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; client_max_window_bits"
+        ),
         "{request}"
     );
     assert!(ws.unwrap().is_compressing());
@@ -352,9 +351,7 @@ async fn library_to_library_round_trips_over_a_real_handshake() {
     let server = tokio::spawn(async move {
         let ws = Upgrader::new().deflate(DeflateConfig::default()).accept(a).await.unwrap();
         let (read, write) = ws.split();
-        read.filter_map(|m| async move { m.ok().filter(|m| m.is_text() || m.is_binary()).map(Ok) })
-            .forward(write)
-            .await
+        read.filter_map(|m| async move { m.ok().filter(|m| m.is_text() || m.is_binary()).map(Ok) }).forward(write).await
     });
     let connector = Connector::new().deflate(DeflateConfig::default());
     let (mut ws, response) = connector.connect_on(b, "ws://h/").await.unwrap();

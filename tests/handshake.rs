@@ -10,9 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use silverback::{
-    accept, connect, Connector, Error, HandshakeError, Message, Request, Upgrader, WebSocketStream,
-};
+use silverback::{accept, connect, Connector, Error, HandshakeError, Message, Request, Upgrader, WebSocketStream};
 use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -20,9 +18,7 @@ use common::{edit_request, UPGRADE_REQUEST, WS_ACCEPT, WS_KEY};
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(Duration::from_secs(10), fut).await.expect("test timed out")
 }
 
 /// The handshake error inside `result`.
@@ -75,34 +71,20 @@ async fn exchange(upgrader: Upgrader, request: &[u8]) -> (String, Accepted, Opti
 
 /// Plays `request` and expects a refusal with `status_line`, every one of
 /// `fields`, and `err`.
-async fn expect_refusal(
-    upgrader: Upgrader,
-    request: &str,
-    status_line: &str,
-    fields: &[&str],
-    err: HandshakeError,
-) {
+async fn expect_refusal(upgrader: Upgrader, request: &str, status_line: &str, fields: &[&str], err: HandshakeError) {
     let (reply, result, _) = exchange(upgrader, request.as_bytes()).await;
     assert!(reply.starts_with(&format!("{status_line}\r\n")), "{reply}");
     assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
     assert!(reply.contains("\r\nContent-Length: "), "{reply}");
     for field in fields {
-        assert!(
-            reply.contains(&format!("\r\n{field}\r\n")),
-            "{field} missing from {reply}"
-        );
+        assert!(reply.contains(&format!("\r\n{field}\r\n")), "{field} missing from {reply}");
     }
     assert_eq!(handshake_error(result), err);
-    assert_eq!(
-        err.status().map(|s| s.as_u16()),
-        status_line[9..12].parse().ok()
-    );
+    assert_eq!(err.status().map(|s| s.as_u16()), status_line[9..12].parse().ok());
 }
 
 /// A masked client text frame (RFC 6455 §5.7: "Hello", masked).
-const MASKED_HELLO: &[u8] = &[
-    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-];
+const MASKED_HELLO: &[u8] = &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
 /// An unmasked server text frame (RFC 6455 §5.7: "Hello").
 const UNMASKED_HELLO: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
 
@@ -135,18 +117,8 @@ async fn server_answers_the_rfc_example_exactly() {
 async fn server_refuses_bad_requests_with_http_errors() {
     use HandshakeError::*;
     let table: &[(String, &str, &[&str], HandshakeError)] = &[
-        (
-            edit_request("Upgrade: websocket\r\n", ""),
-            "HTTP/1.1 400 Bad Request",
-            &[],
-            MissingUpgrade,
-        ),
-        (
-            edit_request("Upgrade: websocket", "Upgrade: h2c"),
-            "HTTP/1.1 400 Bad Request",
-            &[],
-            MissingUpgrade,
-        ),
+        (edit_request("Upgrade: websocket\r\n", ""), "HTTP/1.1 400 Bad Request", &[], MissingUpgrade),
+        (edit_request("Upgrade: websocket", "Upgrade: h2c"), "HTTP/1.1 400 Bad Request", &[], MissingUpgrade),
         (
             edit_request("Connection: Upgrade", "Connection: close"),
             "HTTP/1.1 400 Bad Request",
@@ -165,53 +137,20 @@ async fn server_refuses_bad_requests_with_http_errors() {
             &["Sec-WebSocket-Version: 13"],
             UnsupportedVersion,
         ),
-        (
-            edit_request("GET ", "POST "),
-            "HTTP/1.1 405 Method Not Allowed",
-            &["Allow: GET"],
-            MethodNotAllowed,
-        ),
-        (
-            edit_request(WS_KEY, "c2hvcnQ="),
-            "HTTP/1.1 400 Bad Request",
-            &[],
-            InvalidKey,
-        ),
-        (
-            edit_request(WS_KEY, "not base64 at all!!!!!!!"),
-            "HTTP/1.1 400 Bad Request",
-            &[],
-            InvalidKey,
-        ),
+        (edit_request("GET ", "POST "), "HTTP/1.1 405 Method Not Allowed", &["Allow: GET"], MethodNotAllowed),
+        (edit_request(WS_KEY, "c2hvcnQ="), "HTTP/1.1 400 Bad Request", &[], InvalidKey),
+        (edit_request(WS_KEY, "not base64 at all!!!!!!!"), "HTTP/1.1 400 Bad Request", &[], InvalidKey),
         (
             edit_request("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
             "HTTP/1.1 400 Bad Request",
             &[],
             InvalidKey,
         ),
+        (edit_request("HTTP/1.1", "HTTP/1.0"), "HTTP/1.1 505 HTTP Version Not Supported", &[], HttpVersionNotSupported),
+        (edit_request("Host: server.example.com\r\n", ""), "HTTP/1.1 400 Bad Request", &[], MissingHost),
+        ("hello\r\n\r\n".into(), "HTTP/1.1 400 Bad Request", &[], MalformedRequest),
         (
-            edit_request("HTTP/1.1", "HTTP/1.0"),
-            "HTTP/1.1 505 HTTP Version Not Supported",
-            &[],
-            HttpVersionNotSupported,
-        ),
-        (
-            edit_request("Host: server.example.com\r\n", ""),
-            "HTTP/1.1 400 Bad Request",
-            &[],
-            MissingHost,
-        ),
-        (
-            "hello\r\n\r\n".into(),
-            "HTTP/1.1 400 Bad Request",
-            &[],
-            MalformedRequest,
-        ),
-        (
-            edit_request(
-                "Upgrade: websocket\r\n",
-                "Upgrade: websocket\r\nContent-Length: 3\r\n",
-            ),
+            edit_request("Upgrade: websocket\r\n", "Upgrade: websocket\r\nContent-Length: 3\r\n"),
             "HTTP/1.1 400 Bad Request",
             &[],
             UnexpectedRequestBody,
@@ -229,14 +168,7 @@ async fn server_refuses_bad_requests_with_http_errors() {
 async fn server_default_origin_policy_refuses_other_hosts() {
     bounded(async {
         let cross = edit_request("Upgrade:", "Origin: http://evil.example\r\nUpgrade:");
-        expect_refusal(
-            Upgrader::new(),
-            &cross,
-            "HTTP/1.1 403 Forbidden",
-            &[],
-            HandshakeError::OriginRejected,
-        )
-        .await;
+        expect_refusal(Upgrader::new(), &cross, "HTTP/1.1 403 Forbidden", &[], HandshakeError::OriginRejected).await;
 
         // Same host, any case: allowed.
         let same = edit_request("Upgrade:", "Origin: https://Server.Example.com\r\nUpgrade:");
@@ -248,14 +180,9 @@ async fn server_default_origin_policy_refuses_other_hosts() {
         let (mut client, server) = duplex(4096);
         let task = tokio::spawn(accept(server));
         client.write_all(cross.as_bytes()).await.unwrap();
-        assert!(read_http(&mut client)
-            .await
-            .starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert!(read_http(&mut client).await.starts_with("HTTP/1.1 403 Forbidden\r\n"));
         drop(client);
-        assert_eq!(
-            handshake_error(task.await.unwrap()),
-            HandshakeError::OriginRejected
-        );
+        assert_eq!(handshake_error(task.await.unwrap()), HandshakeError::OriginRejected);
     })
     .await;
 }
@@ -264,29 +191,19 @@ async fn server_default_origin_policy_refuses_other_hosts() {
 async fn server_origin_policy_can_be_replaced() {
     bounded(async {
         let cross = edit_request("Upgrade:", "Origin: http://evil.example\r\nUpgrade:");
-        let (reply, result, _client) =
-            exchange(Upgrader::new().allow_any_origin(), cross.as_bytes()).await;
+        let (reply, result, _client) = exchange(Upgrader::new().allow_any_origin(), cross.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
         result.unwrap();
 
         let only_evil = || {
-            Upgrader::new().check_origin(|req: &Request| {
-                req.headers()
-                    .get("origin")
-                    .is_some_and(|o| o == "http://evil.example")
-            })
+            Upgrader::new()
+                .check_origin(|req: &Request| req.headers().get("origin").is_some_and(|o| o == "http://evil.example"))
         };
         let (reply, result, _client) = exchange(only_evil(), cross.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
         result.unwrap();
-        expect_refusal(
-            only_evil(),
-            UPGRADE_REQUEST,
-            "HTTP/1.1 403 Forbidden",
-            &[],
-            HandshakeError::OriginRejected,
-        )
-        .await;
+        expect_refusal(only_evil(), UPGRADE_REQUEST, "HTTP/1.1 403 Forbidden", &[], HandshakeError::OriginRejected)
+            .await;
     })
     .await;
 }
@@ -297,46 +214,17 @@ async fn server_refuses_large_heads_with_431() {
         let padding = format!("X-Padding: {}\r\nUpgrade:", "a".repeat(9000));
         let large = edit_request("Upgrade:", &padding);
         let status = "HTTP/1.1 431 Request Header Fields Too Large";
-        expect_refusal(
-            Upgrader::new(),
-            &large,
-            status,
-            &[],
-            HandshakeError::RequestHeadTooLarge,
-        )
-        .await;
+        expect_refusal(Upgrader::new(), &large, status, &[], HandshakeError::RequestHeadTooLarge).await;
 
         let small = Upgrader::new().max_head_size(64);
-        expect_refusal(
-            small,
-            UPGRADE_REQUEST,
-            status,
-            &[],
-            HandshakeError::RequestHeadTooLarge,
-        )
-        .await;
+        expect_refusal(small, UPGRADE_REQUEST, status, &[], HandshakeError::RequestHeadTooLarge).await;
 
         let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
         let many = edit_request("Upgrade:", &format!("{many}Upgrade:"));
-        expect_refusal(
-            Upgrader::new(),
-            &many,
-            status,
-            &[],
-            HandshakeError::TooManyRequestHeaders,
-        )
-        .await;
+        expect_refusal(Upgrader::new(), &many, status, &[], HandshakeError::TooManyRequestHeaders).await;
         let few = Upgrader::new().max_headers(4);
-        expect_refusal(
-            few,
-            UPGRADE_REQUEST,
-            status,
-            &[],
-            HandshakeError::TooManyRequestHeaders,
-        )
-        .await;
-        let (reply, result, _client) =
-            exchange(Upgrader::new().max_headers(5), UPGRADE_REQUEST.as_bytes()).await;
+        expect_refusal(few, UPGRADE_REQUEST, status, &[], HandshakeError::TooManyRequestHeaders).await;
+        let (reply, result, _client) = exchange(Upgrader::new().max_headers(5), UPGRADE_REQUEST.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
         result.unwrap();
     })
@@ -360,17 +248,11 @@ async fn server_refusal_reaches_a_client_that_sent_more_than_was_read() {
         });
         let mut client = TcpStream::connect(addr).await.unwrap();
         let padding = format!("X-Padding: {}\r\nUpgrade:", "a".repeat(60_000));
-        client
-            .write_all(edit_request("Upgrade:", &padding).as_bytes())
-            .await
-            .unwrap();
+        client.write_all(edit_request("Upgrade:", &padding).as_bytes()).await.unwrap();
         let reply = read_http(&mut client).await;
         assert!(reply.starts_with("HTTP/1.1 431 "), "{reply}");
         drop(client);
-        assert_eq!(
-            handshake_error(server.await.unwrap()),
-            HandshakeError::RequestHeadTooLarge
-        );
+        assert_eq!(handshake_error(server.await.unwrap()), HandshakeError::RequestHeadTooLarge);
     })
     .await;
 }
@@ -383,11 +265,7 @@ async fn server_reports_eof_mid_head_without_answering() {
             let task = tokio::spawn(async move { Upgrader::new().accept(server).await });
             client.write_all(&UPGRADE_REQUEST.as_bytes()[..cut]).await.unwrap();
             client.shutdown().await.unwrap();
-            assert_eq!(
-                handshake_error(task.await.unwrap()),
-                HandshakeError::UnexpectedEof,
-                "cut {cut}"
-            );
+            assert_eq!(handshake_error(task.await.unwrap()), HandshakeError::UnexpectedEof, "cut {cut}");
             let mut reply = Vec::new();
             client.read_to_end(&mut reply).await.unwrap();
             assert!(reply.is_empty(), "{reply:?}");
@@ -404,10 +282,7 @@ async fn server_handshake_times_out() {
         let task = tokio::spawn(async move { upgrader.accept(server).await });
         // A slow client: half a head, then nothing.
         client.write_all(&UPGRADE_REQUEST.as_bytes()[..20]).await.unwrap();
-        assert_eq!(
-            handshake_error(task.await.unwrap()),
-            HandshakeError::Timeout
-        );
+        assert_eq!(handshake_error(task.await.unwrap()), HandshakeError::Timeout);
         let mut reply = Vec::new();
         client.read_to_end(&mut reply).await.unwrap();
         assert!(reply.is_empty(), "nothing is sent on timeout: {reply:?}");
@@ -427,20 +302,14 @@ async fn server_selects_the_first_of_its_subprotocols_the_client_offered() {
     bounded(async {
         for (server, offered, chosen) in table {
             let request = match offered {
-                Some(list) => edit_request(
-                    "Upgrade:",
-                    &format!("Sec-WebSocket-Protocol: {list}\r\nUpgrade:"),
-                ),
+                Some(list) => edit_request("Upgrade:", &format!("Sec-WebSocket-Protocol: {list}\r\nUpgrade:")),
                 None => UPGRADE_REQUEST.to_owned(),
             };
             let upgrader = Upgrader::new().subprotocols(server.iter().copied());
             let (reply, result, _client) = exchange(upgrader, request.as_bytes()).await;
             result.unwrap();
             match chosen {
-                Some(p) => assert!(
-                    reply.contains(&format!("\r\nSec-WebSocket-Protocol: {p}\r\n")),
-                    "{reply}"
-                ),
+                Some(p) => assert!(reply.contains(&format!("\r\nSec-WebSocket-Protocol: {p}\r\n")), "{reply}"),
                 None => assert!(!reply.contains("Sec-WebSocket-Protocol"), "{reply}"),
             }
         }
@@ -451,9 +320,7 @@ async fn server_selects_the_first_of_its_subprotocols_the_client_offered() {
 #[tokio::test]
 async fn server_sends_extra_headers() {
     bounded(async {
-        let upgrader = Upgrader::new()
-            .header("x-served-by", "silverback")
-            .header("set-cookie", "a=1");
+        let upgrader = Upgrader::new().header("x-served-by", "silverback").header("set-cookie", "a=1");
         let (reply, result, _client) = exchange(upgrader, UPGRADE_REQUEST.as_bytes()).await;
         result.unwrap();
         assert!(reply.contains("\r\nx-served-by: silverback\r\n"), "{reply}");
@@ -467,10 +334,7 @@ async fn server_sends_extra_headers() {
             Upgrader::new().subprotocols(["not a token"]),
         ] {
             let (_client, server) = duplex(64);
-            assert_eq!(
-                handshake_error(upgrader.accept(server).await),
-                HandshakeError::InvalidHeader
-            );
+            assert_eq!(handshake_error(upgrader.accept(server).await), HandshakeError::InvalidHeader);
         }
     })
     .await;
@@ -482,10 +346,7 @@ async fn server_hands_bytes_after_the_head_to_the_codec() {
         let (mut client, server) = duplex(4096);
         let task = tokio::spawn(async move { Upgrader::new().accept(server).await });
         // The request and a complete masked frame in one write.
-        client
-            .write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat())
-            .await
-            .unwrap();
+        client.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat()).await.unwrap();
         let reply = read_http(&mut client).await;
         assert!(reply.starts_with("HTTP/1.1 101 "), "{reply}");
         let mut ws = task.await.unwrap().unwrap();
@@ -525,11 +386,8 @@ async fn scripted_server(
     let task = tokio::spawn(async move {
         let (mut tcp, _) = listener.accept().await.unwrap();
         let request = read_http(&mut tcp).await;
-        let key = request
-            .lines()
-            .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap_or_default()
-            .to_owned();
+        let key =
+            request.lines().find_map(|line| line.strip_prefix("Sec-WebSocket-Key: ")).unwrap_or_default().to_owned();
         tcp.write_all(&reply(&key)).await.unwrap();
         tcp.shutdown().await.unwrap();
         let mut rest = Vec::new();
@@ -568,28 +426,12 @@ async fn client_sends_a_valid_request_and_reads_the_response() {
         assert_eq!(response.headers()["x-server"], "scripted");
         drop(ws);
         let request = server.await.unwrap();
-        let port = url
-            .trim_start_matches("ws://127.0.0.1:")
-            .split('/')
-            .next()
-            .unwrap();
-        assert!(
-            request.starts_with(&format!(
-                "GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            )),
-            "{request}"
-        );
-        for field in [
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            "Sec-WebSocket-Version: 13",
-        ] {
+        let port = url.trim_start_matches("ws://127.0.0.1:").split('/').next().unwrap();
+        assert!(request.starts_with(&format!("GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n")), "{request}");
+        for field in ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13"] {
             assert!(request.contains(&format!("\r\n{field}\r\n")), "{request}");
         }
-        assert!(
-            !request.to_ascii_lowercase().contains("origin"),
-            "no Origin by default: {request}"
-        );
+        assert!(!request.to_ascii_lowercase().contains("origin"), "no Origin by default: {request}");
         assert!(!request.contains("Sec-WebSocket-Protocol"), "{request}");
     })
     .await;
@@ -610,21 +452,10 @@ async fn client_refuses_bad_responses() {
             |_| b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found".to_vec(),
             UnexpectedStatus(http::StatusCode::NOT_FOUND),
         ),
+        (|key| switching(key, "Sec-WebSocket-Protocol: mqtt\r\n"), UnofferedSubprotocol),
+        (|key| switching(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n"), UnofferedExtension),
         (
-            |key| switching(key, "Sec-WebSocket-Protocol: mqtt\r\n"),
-            UnofferedSubprotocol,
-        ),
-        (
-            |key| switching(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
-            UnofferedExtension,
-        ),
-        (
-            |key| {
-                String::from_utf8(switching(key, ""))
-                    .unwrap()
-                    .replace("Upgrade: websocket\r\n", "")
-                    .into_bytes()
-            },
+            |key| String::from_utf8(switching(key, "")).unwrap().replace("Upgrade: websocket\r\n", "").into_bytes(),
             ResponseMissingUpgrade,
         ),
         (
@@ -636,10 +467,7 @@ async fn client_refuses_bad_responses() {
             },
             ResponseMissingConnectionUpgrade,
         ),
-        (
-            |_| b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec(),
-            MalformedResponse,
-        ),
+        (|_| b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec(), MalformedResponse),
         (|_| b"HTTP/1.1 101 Switching".to_vec(), UnexpectedEof),
     ];
     bounded(async {
@@ -656,8 +484,7 @@ async fn client_refuses_bad_responses() {
 #[tokio::test]
 async fn client_hands_bytes_after_the_response_to_the_codec() {
     bounded(async {
-        let (url, _server) =
-            scripted_server(|key| [switching(key, ""), UNMASKED_HELLO.to_vec()].concat()).await;
+        let (url, _server) = scripted_server(|key| [switching(key, ""), UNMASKED_HELLO.to_vec()].concat()).await;
         let (mut ws, _) = connect(&url).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("Hello"));
     })
@@ -667,8 +494,7 @@ async fn client_hands_bytes_after_the_response_to_the_codec() {
 #[tokio::test]
 async fn client_accepts_an_offered_subprotocol_and_sends_its_headers() {
     bounded(async {
-        let (url, server) =
-            scripted_server(|key| switching(key, "Sec-WebSocket-Protocol: v1\r\n")).await;
+        let (url, server) = scripted_server(|key| switching(key, "Sec-WebSocket-Protocol: v1\r\n")).await;
         let connector = Connector::new()
             .subprotocols(["v2", "v1"])
             .origin("https://app.example")
@@ -677,18 +503,9 @@ async fn client_accepts_an_offered_subprotocol_and_sends_its_headers() {
         assert_eq!(response.headers()["sec-websocket-protocol"], "v1");
         drop(_ws);
         let request = server.await.unwrap();
-        assert!(
-            request.contains("\r\nSec-WebSocket-Protocol: v2, v1\r\n"),
-            "{request}"
-        );
-        assert!(
-            request.contains("\r\norigin: https://app.example\r\n"),
-            "{request}"
-        );
-        assert!(
-            request.contains("\r\nauthorization: Bearer t\r\n"),
-            "{request}"
-        );
+        assert!(request.contains("\r\nSec-WebSocket-Protocol: v2, v1\r\n"), "{request}");
+        assert!(request.contains("\r\norigin: https://app.example\r\n"), "{request}");
+        assert!(request.contains("\r\nauthorization: Bearer t\r\n"), "{request}");
     })
     .await;
 }
@@ -715,10 +532,7 @@ async fn client_refuses_bad_urls_and_configuration() {
             Connector::new().origin("bad\nvalue"),
             Connector::new().subprotocols(["a,b"]),
         ] {
-            assert_eq!(
-                handshake_error(connector.connect("ws://127.0.0.1:1/").await),
-                InvalidHeader
-            );
+            assert_eq!(handshake_error(connector.connect("ws://127.0.0.1:1/").await), InvalidHeader);
         }
     })
     .await;
@@ -736,10 +550,7 @@ async fn client_handshake_times_out() {
             drop(tcp);
         });
         let connector = Connector::new().handshake_timeout(Duration::from_millis(100));
-        assert_eq!(
-            handshake_error(connector.connect(&url).await),
-            HandshakeError::Timeout
-        );
+        assert_eq!(handshake_error(connector.connect(&url).await), HandshakeError::Timeout);
         server.abort();
     })
     .await;
@@ -770,10 +581,7 @@ async fn round_trip_over_loopback_tcp() {
             assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text));
         }
         ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
-        assert_eq!(
-            &ws.next().await.unwrap().unwrap().into_data()[..],
-            &[1, 2, 3]
-        );
+        assert_eq!(&ws.next().await.unwrap().unwrap().into_data()[..], &[1, 2, 3]);
         ws.close(None).await.unwrap();
         server.await.unwrap();
     })
@@ -784,9 +592,7 @@ async fn round_trip_over_loopback_tcp() {
 async fn round_trip_over_duplex_with_connect_on_and_subprotocols() {
     bounded(async {
         let (client_io, server_io) = duplex(64 * 1024);
-        let upgrader = Upgrader::new()
-            .subprotocols(["v2", "v1"])
-            .allow_any_origin();
+        let upgrader = Upgrader::new().subprotocols(["v2", "v1"]).allow_any_origin();
         let server = tokio::spawn(async move {
             let (mut ws, request) = upgrader.accept_with_request(server_io).await.unwrap();
             assert_eq!(request.uri().path(), "/room/7");
@@ -796,13 +602,8 @@ async fn round_trip_over_duplex_with_connect_on_and_subprotocols() {
             ws
         });
         // wss:// is fine here: the stream's security is the caller's business.
-        let connector = Connector::new()
-            .subprotocols(["v1", "v2"])
-            .origin("https://app.example");
-        let (mut ws, response) = connector
-            .connect_on(client_io, "wss://example.com/room/7")
-            .await
-            .unwrap();
+        let connector = Connector::new().subprotocols(["v1", "v2"]).origin("https://app.example");
+        let (mut ws, response) = connector.connect_on(client_io, "wss://example.com/room/7").await.unwrap();
         assert_eq!(response.headers()["sec-websocket-protocol"], "v2");
         ws.send(Message::text("ping")).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("ping"));
@@ -859,10 +660,7 @@ async fn negotiate(upgrader: Upgrader, connector: Connector) -> (bool, bool, Opt
         ws.is_compressing()
     });
     let (mut ws, response) = connector.connect_on(client_io, "ws://example.com/").await.unwrap();
-    let extensions = response
-        .headers()
-        .get("sec-websocket-extensions")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let extensions = response.headers().get("sec-websocket-extensions").map(|v| v.to_str().unwrap().to_owned());
     let text = "compress me ".repeat(20);
     ws.send(Message::text(text.clone())).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text.as_str()));
@@ -876,8 +674,7 @@ async fn negotiate(upgrader: Upgrader, connector: Connector) -> (bool, bool, Opt
 async fn builder_setters_give_the_same_result_in_every_order() {
     bounded(async {
         for order in ORDERS {
-            let (server, client, ext) =
-                negotiate(upgrader_in_order(&order), connector_in_order(&[0])).await;
+            let (server, client, ext) = negotiate(upgrader_in_order(&order), connector_in_order(&[0])).await;
             assert!(server && client, "upgrader order {order:?}: compression not negotiated ({ext:?})");
             let (server, client, ext) =
                 negotiate(Upgrader::new().deflate(Default::default()), connector_in_order(&order)).await;
@@ -972,10 +769,7 @@ async fn handshakes_run_over_a_transport_that_is_not_send() {
                 ws.send(msg).await.unwrap();
                 ws.close(None).await.unwrap();
             });
-            let (mut ws, _) = Connector::new()
-                .connect_on(LocalIo::new(client_io), "ws://localhost/")
-                .await
-                .unwrap();
+            let (mut ws, _) = Connector::new().connect_on(LocalIo::new(client_io), "ws://localhost/").await.unwrap();
             ws.send(Message::text("local")).await.unwrap();
             assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("local"));
             assert!(ws.next().await.unwrap().unwrap().is_close());

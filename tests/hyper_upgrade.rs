@@ -23,8 +23,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use silverback::{
-    Connector, DeflateConfig, Error, HandshakeError, Message, Rejection, Request, Upgrader,
-    WebSocketStream,
+    Connector, DeflateConfig, Error, HandshakeError, Message, Rejection, Request, Upgrader, WebSocketStream,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,17 +32,13 @@ use tokio::sync::mpsc;
 use common::{edit_request, UPGRADE_REQUEST, WS_ACCEPT};
 
 /// A masked client text frame (RFC 6455 §5.7: "Hello", masked).
-const MASKED_HELLO: &[u8] = &[
-    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-];
+const MASKED_HELLO: &[u8] = &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
 /// An unmasked server text frame (RFC 6455 §5.7: "Hello").
 const UNMASKED_HELLO: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(Duration::from_secs(10), fut).await.expect("test timed out")
 }
 
 /// What the server did with one request.
@@ -108,9 +103,7 @@ fn serve_hyper(listener: TcpListener, upgrader: Upgrader) -> mpsc::UnboundedRece
                 }
             });
             tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades(),
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).with_upgrades(),
             );
         }
     });
@@ -141,10 +134,9 @@ fn split_reply(reply: &str) -> (&str, &str) {
 
 /// Whether a head has `name: value`, the name compared case-insensitively.
 fn has_field(head: &str, name: &str, value: &str) -> bool {
-    head.lines().skip(1).any(|line| {
-        line.split_once(':')
-            .is_some_and(|(n, v)| n.eq_ignore_ascii_case(name) && v.trim() == value)
-    })
+    head.lines()
+        .skip(1)
+        .any(|line| line.split_once(':').is_some_and(|(n, v)| n.eq_ignore_ascii_case(name) && v.trim() == value))
 }
 
 /// Connects silverback's client to `url` on a TCP connection to `addr`.
@@ -166,19 +158,13 @@ async fn hyper_upgrades_and_echoes_with_silverback_client() {
         let url = format!("ws://{addr}/echo");
         let (mut ws, response) = connect_with(&Connector::new(), addr, &url).await.unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Upgraded { compressing: false })
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Upgraded { compressing: false }));
         for text in ["hello", "", "ünïcödé"] {
             ws.send(Message::text(text)).await.unwrap();
             assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text));
         }
         ws.send(Message::binary(vec![7; 100_000])).await.unwrap();
-        assert_eq!(
-            ws.next().await.unwrap().unwrap().into_data(),
-            vec![7; 100_000]
-        );
+        assert_eq!(ws.next().await.unwrap().unwrap().into_data(), vec![7; 100_000]);
         ws.close(None).await.unwrap();
     })
     .await;
@@ -191,32 +177,21 @@ async fn hyper_answers_the_rfc_example_and_keeps_frames_sent_with_the_request() 
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         // The request and the first frame in one write: hyper reads both,
         // and must hand the frame over with the connection.
-        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat())
-            .await
-            .unwrap();
+        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat()).await.unwrap();
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
             head.push(tcp.read_u8().await.unwrap());
         }
         let head = String::from_utf8(head).unwrap();
-        assert!(
-            head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
-            "{head}"
-        );
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
         assert!(has_field(&head, "upgrade", "websocket"), "{head}");
         assert!(has_field(&head, "connection", "Upgrade"), "{head}");
         assert!(has_field(&head, "sec-websocket-accept", WS_ACCEPT), "{head}");
-        assert!(
-            !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
-            "{head}"
-        );
+        assert!(!head.to_ascii_lowercase().contains("sec-websocket-protocol"), "{head}");
         let mut echoed = [0; UNMASKED_HELLO.len()];
         tcp.read_exact(&mut echoed).await.unwrap();
         assert_eq!(echoed, UNMASKED_HELLO);
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Upgraded { compressing: false })
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Upgraded { compressing: false }));
     })
     .await;
 }
@@ -228,12 +203,7 @@ async fn hyper_refuses_bad_requests_with_the_same_statuses() {
         use HandshakeError::*;
         let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
         /// A request, the status line and fields it is answered with, the error.
-        type Case = (
-            String,
-            &'static str,
-            &'static [(&'static str, &'static str)],
-            HandshakeError,
-        );
+        type Case = (String, &'static str, &'static [(&'static str, &'static str)], HandshakeError);
         let table: &[Case] = &[
             (
                 edit_request("Version: 13", "Version: 8"),
@@ -242,33 +212,15 @@ async fn hyper_refuses_bad_requests_with_the_same_statuses() {
                 UnsupportedVersion,
             ),
             (edit_request(key, ""), "400 Bad Request", &[], InvalidKey),
+            (edit_request(key, "Sec-WebSocket-Key: c2hvcnQ=\r\n"), "400 Bad Request", &[], InvalidKey),
+            (edit_request("Upgrade: websocket\r\n", "Upgrade: h2c\r\n"), "400 Bad Request", &[], MissingUpgrade),
             (
-                edit_request(key, "Sec-WebSocket-Key: c2hvcnQ=\r\n"),
-                "400 Bad Request",
-                &[],
-                InvalidKey,
-            ),
-            (
-                edit_request("Upgrade: websocket\r\n", "Upgrade: h2c\r\n"),
-                "400 Bad Request",
-                &[],
-                MissingUpgrade,
-            ),
-            (
-                edit_request(
-                    "Connection: Upgrade",
-                    "Connection: keep-alive, Upgrade\r\nOrigin: https://evil.example",
-                ),
+                edit_request("Connection: Upgrade", "Connection: keep-alive, Upgrade\r\nOrigin: https://evil.example"),
                 "403 Forbidden",
                 &[],
                 OriginRejected,
             ),
-            (
-                edit_request("GET /chat", "POST /chat"),
-                "405 Method Not Allowed",
-                &[("allow", "GET")],
-                MethodNotAllowed,
-            ),
+            (edit_request("GET /chat", "POST /chat"), "405 Method Not Allowed", &[("allow", "GET")], MethodNotAllowed),
             (
                 edit_request("HTTP/1.1\r\n", "HTTP/1.0\r\n"),
                 "505 HTTP Version Not Supported",
@@ -281,28 +233,15 @@ async fn hyper_refuses_bad_requests_with_the_same_statuses() {
             let (head, body) = split_reply(&reply);
             // hyper answers an HTTP/1.0 request in HTTP/1.0.
             assert!(head.starts_with("HTTP/1."), "{reply}");
-            assert!(
-                head[9..].starts_with(&format!("{status_line}\r\n")),
-                "{reply}"
-            );
+            assert!(head[9..].starts_with(&format!("{status_line}\r\n")), "{reply}");
             assert!(has_field(head, "connection", "close"), "{reply}");
-            assert!(
-                has_field(head, "content-type", "text/plain; charset=utf-8"),
-                "{reply}"
-            );
-            assert!(
-                has_field(head, "content-length", &body.len().to_string()),
-                "{reply}"
-            );
+            assert!(has_field(head, "content-type", "text/plain; charset=utf-8"), "{reply}");
+            assert!(has_field(head, "content-length", &body.len().to_string()), "{reply}");
             assert_eq!(body, format!("{err}\n"));
             for (name, value) in *fields {
                 assert!(has_field(head, name, value), "{name} missing from {reply}");
             }
-            assert_eq!(
-                outcomes.recv().await,
-                Some(Outcome::Refused(*err)),
-                "{request}"
-            );
+            assert_eq!(outcomes.recv().await, Some(Outcome::Refused(*err)), "{request}");
         }
     })
     .await;
@@ -312,11 +251,7 @@ async fn hyper_refuses_bad_requests_with_the_same_statuses() {
 async fn hyper_applies_the_origin_policy_and_the_applications_check() {
     bounded(async {
         let upgrader = Upgrader::new()
-            .check_origin(|req| {
-                req.headers()
-                    .get("origin")
-                    .is_some_and(|o| o == "https://app.example")
-            })
+            .check_origin(|req| req.headers().get("origin").is_some_and(|o| o == "https://app.example"))
             .check_request(|req| match req.uri().query() {
                 Some("token=ok") => Ok(()),
                 _ => Err(Rejection::new(StatusCode::UNAUTHORIZED)
@@ -327,57 +262,35 @@ async fn hyper_applies_the_origin_policy_and_the_applications_check() {
             });
         let (addr, mut outcomes) = hyper_server(upgrader).await;
         let with_origin = |origin: &str, path: &str| {
-            edit_request(
-                "Connection: Upgrade",
-                &format!("Connection: Upgrade\r\nOrigin: {origin}"),
+            edit_request("Connection: Upgrade", &format!("Connection: Upgrade\r\nOrigin: {origin}")).replacen(
+                "/chat?room=1",
+                path,
+                1,
             )
-            .replacen("/chat?room=1", path, 1)
         };
 
         // The origin policy runs first.
-        let reply = raw_exchange(
-            addr,
-            with_origin("https://other.example", "/chat?token=ok").as_bytes(),
-        )
-        .await;
+        let reply = raw_exchange(addr, with_origin("https://other.example", "/chat?token=ok").as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{reply}");
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Refused(HandshakeError::OriginRejected))
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Refused(HandshakeError::OriginRejected)));
 
         // Then the application's check, answered as it asked.
-        let reply = raw_exchange(
-            addr,
-            with_origin("https://app.example", "/chat?token=no").as_bytes(),
-        )
-        .await;
+        let reply = raw_exchange(addr, with_origin("https://app.example", "/chat?token=no").as_bytes()).await;
         let (head, body) = split_reply(&reply);
         assert!(head.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{reply}");
-        assert!(
-            has_field(head, "www-authenticate", "Bearer realm=\"chat\""),
-            "{reply}"
-        );
+        assert!(has_field(head, "www-authenticate", "Bearer realm=\"chat\""), "{reply}");
         assert!(has_field(head, "set-cookie", "a=1"), "{reply}");
         assert!(has_field(head, "set-cookie", "b=2"), "{reply}");
         assert!(has_field(head, "connection", "close"), "{reply}");
         assert!(has_field(head, "content-length", "13"), "{reply}");
         assert_eq!(body, "who are you?\n");
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Refused(HandshakeError::Rejected(
-                StatusCode::UNAUTHORIZED
-            )))
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Refused(HandshakeError::Rejected(StatusCode::UNAUTHORIZED))));
 
         // Both pass.
         let connector = Connector::new().origin("https://app.example");
         let url = format!("ws://{addr}/chat?token=ok");
         let (mut ws, _) = connect_with(&connector, addr, &url).await.unwrap();
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Upgraded { compressing: false })
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Upgraded { compressing: false }));
         ws.send(Message::text("in")).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("in"));
     })
@@ -401,19 +314,10 @@ async fn hyper_negotiates_subprotocol_deflate_and_extra_headers() {
         let (mut ws, response) = connect_with(&connector, addr, &url).await.unwrap();
         let headers = response.headers();
         assert_eq!(headers["sec-websocket-protocol"], "v2.chat");
-        assert!(
-            headers["sec-websocket-extensions"]
-                .to_str()
-                .unwrap()
-                .starts_with("permessage-deflate"),
-            "{headers:?}"
-        );
+        assert!(headers["sec-websocket-extensions"].to_str().unwrap().starts_with("permessage-deflate"), "{headers:?}");
         assert_eq!(headers["x-served-by"], "silverback");
         assert!(ws.is_compressing());
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Upgraded { compressing: true })
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Upgraded { compressing: true }));
         let text = "compress me, ".repeat(2_000);
         ws.send(Message::text(text.clone())).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(&text[..]));
@@ -427,14 +331,8 @@ async fn hyper_answers_a_misconfigured_upgrader_with_500() {
     bounded(async {
         let (addr, mut outcomes) = hyper_server(Upgrader::new().header("connection", "x")).await;
         let reply = raw_exchange(addr, UPGRADE_REQUEST.as_bytes()).await;
-        assert!(
-            reply.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
-            "{reply}"
-        );
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Refused(HandshakeError::InvalidHeader))
-        );
+        assert!(reply.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{reply}");
+        assert_eq!(outcomes.recv().await, Some(Outcome::Refused(HandshakeError::InvalidHeader)));
     })
     .await;
 }
@@ -470,19 +368,10 @@ fn refusal_is_an_error_and_names_its_status() {
     let refusal = Upgrader::new().upgrade_hyper(&mut req).unwrap_err();
     assert_eq!(refusal.error(), HandshakeError::MethodNotAllowed);
     assert_eq!(refusal.response().status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        refusal.to_string(),
-        "upgrade refused with status 405 Method Not Allowed"
-    );
+    assert_eq!(refusal.to_string(), "upgrade refused with status 405 Method Not Allowed");
     let source = std::error::Error::source(&refusal).unwrap();
-    assert_eq!(
-        source.to_string(),
-        HandshakeError::MethodNotAllowed.to_string()
-    );
-    assert!(matches!(
-        Error::from(refusal),
-        Error::Handshake(HandshakeError::MethodNotAllowed)
-    ));
+    assert_eq!(source.to_string(), HandshakeError::MethodNotAllowed.to_string());
+    assert!(matches!(Error::from(refusal), Error::Handshake(HandshakeError::MethodNotAllowed)));
 }
 
 // ------------------------------------------------------------ axum
@@ -496,10 +385,7 @@ async fn axum_server(upgrader: Upgrader) -> (SocketAddr, mpsc::UnboundedReceiver
     use silverback::axum::WebSocketUpgrade;
 
     type AppState = (Arc<Upgrader>, mpsc::UnboundedSender<Outcome>);
-    async fn ws(
-        State((upgrader, report)): State<AppState>,
-        ws: WebSocketUpgrade,
-    ) -> axum::response::Response {
+    async fn ws(State((upgrader, report)): State<AppState>, ws: WebSocketUpgrade) -> axum::response::Response {
         assert_eq!(ws.request().uri().path(), "/ws");
         let failed = report.clone();
         ws.upgrader(upgrader)
@@ -507,9 +393,7 @@ async fn axum_server(upgrader: Upgrader) -> (SocketAddr, mpsc::UnboundedReceiver
                 let _ = failed.send(Outcome::Failed(err.to_string()));
             })
             .on_upgrade(move |ws| async move {
-                let _ = report.send(Outcome::Upgraded {
-                    compressing: ws.is_compressing(),
-                });
+                let _ = report.send(Outcome::Upgraded { compressing: ws.is_compressing() });
                 echo(ws).await;
             })
     }
@@ -528,21 +412,12 @@ async fn axum_server(upgrader: Upgrader) -> (SocketAddr, mpsc::UnboundedReceiver
 #[tokio::test]
 async fn axum_extractor_upgrades_end_to_end() {
     bounded(async {
-        let upgrader = Upgrader::new()
-            .subprotocols(["echo"])
-            .deflate(DeflateConfig::default());
+        let upgrader = Upgrader::new().subprotocols(["echo"]).deflate(DeflateConfig::default());
         let (addr, mut outcomes) = axum_server(upgrader).await;
-        let connector = Connector::new()
-            .subprotocols(["echo"])
-            .deflate(DeflateConfig::default());
-        let (mut ws, response) = connect_with(&connector, addr, &format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
+        let connector = Connector::new().subprotocols(["echo"]).deflate(DeflateConfig::default());
+        let (mut ws, response) = connect_with(&connector, addr, &format!("ws://{addr}/ws")).await.unwrap();
         assert_eq!(response.headers()["sec-websocket-protocol"], "echo");
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Upgraded { compressing: true })
-        );
+        assert_eq!(outcomes.recv().await, Some(Outcome::Upgraded { compressing: true }));
         for text in ["one", "two", &"three ".repeat(1000)] {
             ws.send(Message::text(text)).await.unwrap();
             assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text));
@@ -550,11 +425,7 @@ async fn axum_extractor_upgrades_end_to_end() {
         ws.close(None).await.unwrap();
 
         // The rest of the router is untouched.
-        let reply = raw_exchange(
-            addr,
-            b"GET /plain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-        )
-        .await;
+        let reply = raw_exchange(addr, b"GET /plain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
         assert!(reply.ends_with("\r\n\r\nnot a websocket"), "{reply}");
     })
@@ -577,21 +448,11 @@ async fn axum_extractor_refuses_with_the_upgraders_policy() {
         // A plain GET on the route: refused by the RFC checks, not by axum.
         let reply = raw_exchange(addr, b"GET /ws HTTP/1.1\r\nHost: a\r\n\r\n").await;
         assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
-        assert!(
-            reply.ends_with(&format!("\r\n\r\n{}\n", HandshakeError::MissingUpgrade)),
-            "{reply}"
-        );
+        assert!(reply.ends_with(&format!("\r\n\r\n{}\n", HandshakeError::MissingUpgrade)), "{reply}");
 
-        let reply = raw_exchange(
-            addr,
-            request.replacen("Version: 13", "Version: 7", 1).as_bytes(),
-        )
-        .await;
+        let reply = raw_exchange(addr, request.replacen("Version: 13", "Version: 7", 1).as_bytes()).await;
         let (head, _) = split_reply(&reply);
-        assert!(
-            head.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
-            "{reply}"
-        );
+        assert!(head.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{reply}");
         assert!(has_field(head, "sec-websocket-version", "13"), "{reply}");
 
         let reply = raw_exchange(addr, request.as_bytes()).await;
@@ -601,18 +462,10 @@ async fn axum_extractor_refuses_with_the_upgraders_policy() {
         assert_eq!(body, "token please\n");
 
         let connector = Connector::new().header("authorization", "Bearer x");
-        let (mut ws, _) = connect_with(&connector, addr, &format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcomes.recv().await,
-            Some(Outcome::Upgraded { compressing: false })
-        );
+        let (mut ws, _) = connect_with(&connector, addr, &format!("ws://{addr}/ws")).await.unwrap();
+        assert_eq!(outcomes.recv().await, Some(Outcome::Upgraded { compressing: false }));
         ws.send(Message::text("authorised")).await.unwrap();
-        assert_eq!(
-            ws.next().await.unwrap().unwrap().as_text(),
-            Some("authorised")
-        );
+        assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("authorised"));
     })
     .await;
 }
@@ -624,10 +477,7 @@ async fn axum_extractor_refuses_with_the_upgraders_policy() {
 async fn raw_accept(
     upgrader: Upgrader,
     request: &str,
-) -> (
-    String,
-    silverback::Result<(WebSocketStream<TcpStream>, Request)>,
-) {
+) -> (String, silverback::Result<(WebSocketStream<TcpStream>, Request)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -642,10 +492,11 @@ async fn raw_accept(
 async fn check_request_rejection_is_sent_byte_exact_through_accept() {
     bounded(async {
         let upgrader = Upgrader::new().check_request(|req| {
-            let has_session = req.headers().get_all("cookie").iter().any(|c| {
-                c.to_str()
-                    .is_ok_and(|c| c.split("; ").any(|kv| kv.starts_with("session=")))
-            });
+            let has_session = req
+                .headers()
+                .get_all("cookie")
+                .iter()
+                .any(|c| c.to_str().is_ok_and(|c| c.split("; ").any(|kv| kv.starts_with("session="))));
             if has_session {
                 return Ok(());
             }
@@ -674,10 +525,7 @@ async fn check_request_rejection_is_sent_byte_exact_through_accept() {
         assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
 
         // With the cookie, the same upgrader accepts.
-        let with_cookie = edit_request(
-            "Connection: Upgrade",
-            "Cookie: theme=dark; session=42\r\nConnection: Upgrade",
-        );
+        let with_cookie = edit_request("Connection: Upgrade", "Cookie: theme=dark; session=42\r\nConnection: Upgrade");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -697,37 +545,19 @@ async fn check_request_rejection_is_sent_byte_exact_through_accept() {
 #[tokio::test]
 async fn check_request_runs_after_the_rfc_checks_and_origin_policy() {
     bounded(async {
-        let reject_all =
-            || Upgrader::new().check_request(|_| Err(Rejection::new(StatusCode::IM_A_TEAPOT)));
+        let reject_all = || Upgrader::new().check_request(|_| Err(Rejection::new(StatusCode::IM_A_TEAPOT)));
         let (reply, result) = raw_accept(reject_all(), &edit_request("Version: 13", "Version: 12")).await;
         assert!(reply.starts_with("HTTP/1.1 426 "), "{reply}");
-        assert!(matches!(
-            result,
-            Err(Error::Handshake(HandshakeError::UnsupportedVersion))
-        ));
+        assert!(matches!(result, Err(Error::Handshake(HandshakeError::UnsupportedVersion))));
 
-        let foreign = edit_request(
-            "Connection: Upgrade",
-            "Origin: http://evil.example\r\nConnection: Upgrade",
-        );
+        let foreign = edit_request("Connection: Upgrade", "Origin: http://evil.example\r\nConnection: Upgrade");
         let (reply, result) = raw_accept(reject_all(), &foreign).await;
         assert!(reply.starts_with("HTTP/1.1 403 "), "{reply}");
-        assert!(matches!(
-            result,
-            Err(Error::Handshake(HandshakeError::OriginRejected))
-        ));
+        assert!(matches!(result, Err(Error::Handshake(HandshakeError::OriginRejected))));
 
         let (reply, result) = raw_accept(reject_all(), UPGRADE_REQUEST).await;
-        assert_eq!(
-            reply,
-            "HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-        );
-        assert!(matches!(
-            result,
-            Err(Error::Handshake(HandshakeError::Rejected(
-                StatusCode::IM_A_TEAPOT
-            )))
-        ));
+        assert_eq!(reply, "HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        assert!(matches!(result, Err(Error::Handshake(HandshakeError::Rejected(StatusCode::IM_A_TEAPOT)))));
 
         // The request reaches the check complete: path, query, fields.
         let seen = Arc::new(std::sync::Mutex::new(None));
@@ -750,15 +580,10 @@ async fn check_request_runs_after_the_rfc_checks_and_origin_policy() {
             ws
         });
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat())
-            .await
-            .unwrap();
+        tcp.write_all(&[UPGRADE_REQUEST.as_bytes(), MASKED_HELLO].concat()).await.unwrap();
         let mut ws = server.await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some("Hello"));
-        assert_eq!(
-            seen.lock().unwrap().as_deref(),
-            Some("GET /chat?room=1 dGhlIHNhbXBsZSBub25jZQ==")
-        );
+        assert_eq!(seen.lock().unwrap().as_deref(), Some("GET /chat?room=1 dGhlIHNhbXBsZSBub25jZQ=="));
     })
     .await;
 }

@@ -54,7 +54,10 @@ fn named_paths_among(line: &str, crates: &[String]) -> Vec<String> {
     }
     let code = code.split(" //").next().unwrap_or(code);
     let mut out = Vec::new();
-    let use_tree = code.strip_prefix("pub use ").or_else(|| code.strip_prefix("pub(crate) use ")).or_else(|| code.strip_prefix("use "));
+    let use_tree = code
+        .strip_prefix("pub use ")
+        .or_else(|| code.strip_prefix("pub(crate) use "))
+        .or_else(|| code.strip_prefix("use "));
     if let Some(tree) = use_tree {
         let root = tree.trim_start_matches("::").split(['{', ':', ';', ' ']).next().unwrap_or("");
         if root == "self" || root == "super" || crates.iter().any(|c| c == root) {
@@ -63,8 +66,7 @@ fn named_paths_among(line: &str, crates: &[String]) -> Vec<String> {
         // `use crate::{a::B, C}`: each item's first segment.
         if let Some(group) = tree.strip_prefix("crate::{") {
             for item in group.split(',') {
-                let module: String =
-                    item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let module: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 if !module.is_empty() {
                     out.push(format!("crate::{module}"));
                 }
@@ -85,7 +87,9 @@ fn named_paths_among(line: &str, crates: &[String]) -> Vec<String> {
     // A path used without `use` (`tokio::spawn(..)`).
     for word in code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
         if let Some((root, _)) = word.split_once("::") {
-            if ["tokio", "tokio_util", "futures_util", "futures_core", "flate2", "http", "hyper", "httparse"].contains(&root) {
+            if ["tokio", "tokio_util", "futures_util", "futures_core", "flate2", "http", "hyper", "httparse"]
+                .contains(&root)
+            {
                 out.push(root.to_string());
             }
         }

@@ -17,8 +17,8 @@ mod counting_alloc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use counting_alloc::peak_during;
 use common::{client_frame, op, read_frame};
+use counting_alloc::peak_during;
 use futures_util::{SinkExt, StreamExt};
 use silverback::{CapacityError, Config, Error, Limits, Message, Role, Upgrader, WebSocketStream};
 use tokio::io::{duplex, AsyncWriteExt};

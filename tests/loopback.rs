@@ -106,7 +106,8 @@ async fn twenty_concurrent_clients_get_their_echoes() {
 #[tokio::test]
 async fn client_close_is_clean_on_both_ends() {
     let (port, mut ends) = echo_server().await;
-    let (mut ws, _) = within("connect", silverback::connect(&format!("ws://127.0.0.1:{port}/"))).await.expect("connect");
+    let (mut ws, _) =
+        within("connect", silverback::connect(&format!("ws://127.0.0.1:{port}/"))).await.expect("connect");
     ws.send(Message::text("hello")).await.unwrap();
     assert_eq!(within("echo", ws.next()).await.unwrap().unwrap(), Message::text("hello"));
     let frame = CloseFrame::new(CloseCode::GOING_AWAY, "done here");

@@ -18,14 +18,13 @@ mod counting_alloc;
 use std::io;
 
 use bytes::BytesMut;
+use common::{client_frame, client_msg, op, read_frame, server_and_raw_peer, within, ws_pair};
 use counting_alloc::peak_during;
-use common::{client_frame, client_msg, op, read_frame, server_and_raw_peer, ws_pair, within};
+use futures_util::{SinkExt, StreamExt};
 #[cfg(feature = "deflate")]
 use silverback::{deflate::DeflateParams, DeflateConfig};
-use futures_util::{SinkExt, StreamExt};
 use silverback::{
-    CloseCode, Config, Connector, Error, Limits, Message, MessageKind, ProtocolError, Role, Upgrader,
-    WebSocketStream,
+    CloseCode, Config, Connector, Error, Limits, Message, MessageKind, ProtocolError, Role, Upgrader, WebSocketStream,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use silverback::protocol::{apply_mask, FrameHeader, MessageDecoder, Status, Utf8Validator};
-use silverback::{Codec, CloseCode, CloseFrame, Frame, Limits, Message, OpCode, ProtocolError, Role};
+use silverback::{CloseCode, CloseFrame, Codec, Frame, Limits, Message, OpCode, ProtocolError, Role};
 use tokio_util::codec::{Decoder, Encoder};
 
 // ---------------------------------------------------------------------------
@@ -269,9 +269,24 @@ fn maybe_utf8() -> impl Strategy<Value = Vec<u8>> {
         // The classic edge cases, concatenated.
         prop::collection::vec(
             prop::sample::select(vec![
-                &b"\xed\xa0\x80"[..], b"\xed\x9f\xbf", b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xc0\xaf",
-                b"\xe0\x80\xaf", b"\xe0\xa0\x80", b"\xf0\x90\x80\x80", b"\xf0\x8f\xbf\xbf", b"\xc2\x80", b"\xdf\xbf",
-                b"\x80", b"\xbf", b"\xfe", b"\xff", b"a", b"\xce\xba", b"\xf8\x88\x80\x80\x80",
+                &b"\xed\xa0\x80"[..],
+                b"\xed\x9f\xbf",
+                b"\xf4\x8f\xbf\xbf",
+                b"\xf4\x90\x80\x80",
+                b"\xc0\xaf",
+                b"\xe0\x80\xaf",
+                b"\xe0\xa0\x80",
+                b"\xf0\x90\x80\x80",
+                b"\xf0\x8f\xbf\xbf",
+                b"\xc2\x80",
+                b"\xdf\xbf",
+                b"\x80",
+                b"\xbf",
+                b"\xfe",
+                b"\xff",
+                b"a",
+                b"\xce\xba",
+                b"\xf8\x88\x80\x80\x80",
             ]),
             0..6,
         )
@@ -419,7 +434,8 @@ fn hostile_input() -> impl Strategy<Value = Vec<u8>> {
 fn limits() -> impl Strategy<Value = Limits> {
     prop_oneof![
         Just(Limits::default()),
-        (1usize..400, 1usize..800).prop_map(|(frame, message)| Limits::default().max_frame_size(frame).max_message_size(message)),
+        (1usize..400, 1usize..800)
+            .prop_map(|(frame, message)| Limits::default().max_frame_size(frame).max_message_size(message)),
     ]
 }
 

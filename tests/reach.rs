@@ -23,9 +23,7 @@ use tokio::sync::mpsc;
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(Duration::from_secs(20), fut).await.expect("test timed out")
 }
 
 /// The handshake error inside `result`.
@@ -38,10 +36,7 @@ fn handshake_error<T: std::fmt::Debug>(result: silverback::Result<T>) -> Handsha
 
 /// An environment of `vars`, for `Connector::proxy_env`.
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
@@ -132,12 +127,7 @@ impl Proxy {
 }
 
 /// Serves one client of the test proxy.
-async fn relay(
-    mut client: TcpStream,
-    mode: Mode,
-    backend: SocketAddr,
-    heads: mpsc::UnboundedSender<String>,
-) {
+async fn relay(mut client: TcpStream, mode: Mode, backend: SocketAddr, heads: mpsc::UnboundedSender<String>) {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         assert!(head.len() < 8192, "endless proxy request");
@@ -183,16 +173,10 @@ async fn ws_through_a_proxy_without_credentials() {
         let backend = plain_echo_server().await;
         let mut proxy = Proxy::start(Mode::Open, backend).await;
         let connector = Connector::new().proxy(&proxy.url);
-        let (ws, response) = connector
-            .connect("ws://echo.test:8080/chat?room=1")
-            .await
-            .unwrap();
+        let (ws, response) = connector.connect("ws://echo.test:8080/chat?room=1").await.unwrap();
         assert_eq!(response.status(), 101);
         round_trip(ws).await;
-        assert_eq!(
-            proxy.head().await,
-            "CONNECT echo.test:8080 HTTP/1.1\r\nHost: echo.test:8080\r\n\r\n"
-        );
+        assert_eq!(proxy.head().await, "CONNECT echo.test:8080 HTTP/1.1\r\nHost: echo.test:8080\r\n\r\n");
     })
     .await;
 }
@@ -200,10 +184,7 @@ async fn ws_through_a_proxy_without_credentials() {
 #[tokio::test]
 async fn ws_through_a_proxy_with_percent_encoded_credentials() {
     const EXPECTED: &str = "Basic dXNlcjpwQHNzIHdvcmQ=";
-    assert_eq!(
-        EXPECTED,
-        format!("Basic {}", STANDARD.encode("user:p@ss word"))
-    );
+    assert_eq!(EXPECTED, format!("Basic {}", STANDARD.encode("user:p@ss word")));
     bounded(async {
         let backend = plain_echo_server().await;
         let mut proxy = Proxy::start(Mode::Auth(EXPECTED), backend).await;
@@ -234,14 +215,8 @@ async fn proxy_refusals_are_typed_errors_with_the_status() {
         let backend = plain_echo_server().await;
         for (status, expected) in [(403, StatusCode::FORBIDDEN), (502, StatusCode::BAD_GATEWAY)] {
             let proxy = Proxy::start(Mode::Refuse(status), backend).await;
-            let result = Connector::new()
-                .proxy(&proxy.url)
-                .connect("ws://echo.test/")
-                .await;
-            assert_eq!(
-                handshake_error(result),
-                HandshakeError::ProxyRefused(expected)
-            );
+            let result = Connector::new().proxy(&proxy.url).connect("ws://echo.test/").await;
+            assert_eq!(handshake_error(result), HandshakeError::ProxyRefused(expected));
         }
     })
     .await;
@@ -253,15 +228,8 @@ async fn malformed_proxy_answers_are_refused() {
         let backend = plain_echo_server().await;
         for mode in [Mode::Garbage, Mode::Trailing] {
             let proxy = Proxy::start(mode, backend).await;
-            let result = Connector::new()
-                .proxy(&proxy.url)
-                .connect("ws://echo.test/")
-                .await;
-            assert_eq!(
-                handshake_error(result),
-                HandshakeError::MalformedProxyResponse,
-                "{mode:?}"
-            );
+            let result = Connector::new().proxy(&proxy.url).connect("ws://echo.test/").await;
+            assert_eq!(handshake_error(result), HandshakeError::MalformedProxyResponse, "{mode:?}");
         }
     })
     .await;
@@ -272,13 +240,8 @@ async fn a_silent_proxy_times_out() {
     bounded(async {
         let backend = plain_echo_server().await;
         let proxy = Proxy::start(Mode::Silent, backend).await;
-        let connector = Connector::new()
-            .proxy(&proxy.url)
-            .handshake_timeout(Duration::from_millis(200));
-        assert_eq!(
-            handshake_error(connector.connect("ws://echo.test/").await),
-            HandshakeError::Timeout
-        );
+        let connector = Connector::new().proxy(&proxy.url).handshake_timeout(Duration::from_millis(200));
+        assert_eq!(handshake_error(connector.connect("ws://echo.test/").await), HandshakeError::Timeout);
     })
     .await;
 }
@@ -287,15 +250,8 @@ async fn a_silent_proxy_times_out() {
 async fn an_unreachable_proxy_is_an_io_error() {
     bounded(async {
         // A port that was just free: nothing listens there any more.
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let result = Connector::new()
-            .proxy(&format!("http://{addr}"))
-            .connect("ws://echo.test/")
-            .await;
+        let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let result = Connector::new().proxy(&format!("http://{addr}")).connect("ws://echo.test/").await;
         assert!(matches!(result, Err(Error::Io(_))), "{result:?}");
     })
     .await;
@@ -305,29 +261,16 @@ async fn an_unreachable_proxy_is_an_io_error() {
 async fn bad_proxy_urls_fail_before_any_connection() {
     bounded(async {
         let table: &[(Connector, HandshakeError)] = &[
-            (
-                Connector::new().proxy("socks5://127.0.0.1:1"),
-                HandshakeError::UnsupportedProxyScheme,
-            ),
-            (
-                Connector::new().proxy("http://u:%zz@127.0.0.1:1"),
-                HandshakeError::InvalidProxyUrl,
-            ),
-            (
-                Connector::new().proxy("http://127.0.0.1:1/path"),
-                HandshakeError::InvalidProxyUrl,
-            ),
+            (Connector::new().proxy("socks5://127.0.0.1:1"), HandshakeError::UnsupportedProxyScheme),
+            (Connector::new().proxy("http://u:%zz@127.0.0.1:1"), HandshakeError::InvalidProxyUrl),
+            (Connector::new().proxy("http://127.0.0.1:1/path"), HandshakeError::InvalidProxyUrl),
             (
                 Connector::new().proxy_env(env(&[("ALL_PROXY", "socks5h://127.0.0.1:1")])),
                 HandshakeError::UnsupportedProxyScheme,
             ),
         ];
         for (connector, err) in table {
-            assert_eq!(
-                handshake_error(connector.connect("ws://echo.test/").await),
-                *err,
-                "{connector:?}"
-            );
+            assert_eq!(handshake_error(connector.connect("ws://echo.test/").await), *err, "{connector:?}");
         }
     })
     .await;
@@ -338,28 +281,16 @@ async fn the_environment_proxy_is_used_through_an_injected_lookup() {
     bounded(async {
         let backend = plain_echo_server().await;
         let mut proxy = Proxy::start(Mode::Open, backend).await;
-        let vars = [
-            ("http_proxy", proxy.url.as_str()),
-            ("NO_PROXY", "other.test"),
-        ];
+        let vars = [("http_proxy", proxy.url.as_str()), ("NO_PROXY", "other.test")];
         let connector = Connector::new().proxy_env(env(&vars));
         let (ws, _) = connector.connect("ws://echo.test:81/").await.unwrap();
         round_trip(ws).await;
-        assert!(proxy
-            .head()
-            .await
-            .starts_with("CONNECT echo.test:81 HTTP/1.1\r\n"));
+        assert!(proxy.head().await.starts_with("CONNECT echo.test:81 HTTP/1.1\r\n"));
 
         // Loopback goes direct, whatever the environment says.
-        let (ws, _) = connector
-            .connect(&format!("ws://{backend}/"))
-            .await
-            .unwrap();
+        let (ws, _) = connector.connect(&format!("ws://{backend}/")).await.unwrap();
         round_trip(ws).await;
-        assert!(
-            proxy.heads.try_recv().is_err(),
-            "loopback went through the proxy"
-        );
+        assert!(proxy.heads.try_recv().is_err(), "loopback went through the proxy");
     })
     .await;
 }
@@ -372,125 +303,41 @@ fn proxy_selection_from_the_environment() {
     // (variables, url, expected proxy)
     let table: &[(Vars<'_>, &str, Option<&str>)] = &[
         (&[], "wss://example.com/", None),
-        (
-            &[("HTTPS_PROXY", "http://s:1")],
-            "wss://example.com/",
-            Some("http://s:1"),
-        ),
+        (&[("HTTPS_PROXY", "http://s:1")], "wss://example.com/", Some("http://s:1")),
         (&[("HTTPS_PROXY", "http://s:1")], "ws://example.com/", None),
-        (
-            &[("HTTP_PROXY", "http://h:1")],
-            "ws://example.com/",
-            Some("http://h:1"),
-        ),
+        (&[("HTTP_PROXY", "http://h:1")], "ws://example.com/", Some("http://h:1")),
         (&[("HTTP_PROXY", "http://h:1")], "wss://example.com/", None),
-        (
-            &[("ALL_PROXY", "http://a:1")],
-            "wss://example.com/",
-            Some("http://a:1"),
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1")],
-            "ws://example.com/",
-            Some("http://a:1"),
-        ),
-        (
-            &[("HTTPS_PROXY", "http://s:1"), ("ALL_PROXY", "http://a:1")],
-            "wss://example.com/",
-            Some("http://s:1"),
-        ),
-        (
-            &[("HTTPS_PROXY", "http://S:1"), ("https_proxy", "http://s:1")],
-            "wss://example.com/",
-            Some("http://s:1"),
-        ),
-        (
-            &[("HTTP_PROXY", "http://H:1"), ("http_proxy", "http://h:1")],
-            "ws://example.com/",
-            Some("http://h:1"),
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "example.com")],
-            "wss://www.example.com/",
-            None,
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("NO_PROXY", ".example.com")],
-            "wss://example.com/",
-            None,
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "example.com")],
-            "wss://notexample.com/",
-            Some("http://a:1"),
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("no_proxy", "*")],
-            "wss://example.com/",
-            None,
-        ),
-        (
-            &[
-                ("ALL_PROXY", "http://a:1"),
-                ("NO_PROXY", "example.com:8443"),
-            ],
-            "wss://example.com:8443/",
-            None,
-        ),
-        (
-            &[
-                ("ALL_PROXY", "http://a:1"),
-                ("NO_PROXY", "example.com:8443"),
-            ],
-            "wss://example.com/",
-            Some("http://a:1"),
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "10.1.2.3")],
-            "ws://10.1.2.3/",
-            None,
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "10.0.0.0/8")],
-            "ws://10.1.2.3/",
-            None,
-        ),
-        (
-            &[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "2001:db8::1")],
-            "ws://[2001:db8::1]/",
-            None,
-        ),
+        (&[("ALL_PROXY", "http://a:1")], "wss://example.com/", Some("http://a:1")),
+        (&[("ALL_PROXY", "http://a:1")], "ws://example.com/", Some("http://a:1")),
+        (&[("HTTPS_PROXY", "http://s:1"), ("ALL_PROXY", "http://a:1")], "wss://example.com/", Some("http://s:1")),
+        (&[("HTTPS_PROXY", "http://S:1"), ("https_proxy", "http://s:1")], "wss://example.com/", Some("http://s:1")),
+        (&[("HTTP_PROXY", "http://H:1"), ("http_proxy", "http://h:1")], "ws://example.com/", Some("http://h:1")),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "example.com")], "wss://www.example.com/", None),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", ".example.com")], "wss://example.com/", None),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "example.com")], "wss://notexample.com/", Some("http://a:1")),
+        (&[("ALL_PROXY", "http://a:1"), ("no_proxy", "*")], "wss://example.com/", None),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "example.com:8443")], "wss://example.com:8443/", None),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "example.com:8443")], "wss://example.com/", Some("http://a:1")),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "10.1.2.3")], "ws://10.1.2.3/", None),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "10.0.0.0/8")], "ws://10.1.2.3/", None),
+        (&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "2001:db8::1")], "ws://[2001:db8::1]/", None),
         (&[("ALL_PROXY", "http://a:1")], "ws://localhost:9/", None),
         (&[("ALL_PROXY", "http://a:1")], "ws://127.0.0.1:9/", None),
         (&[("ALL_PROXY", "http://a:1")], "ws://[::1]:9/", None),
-        (
-            &[("HTTP_PROXY", "http://h:1"), ("REQUEST_METHOD", "POST")],
-            "ws://example.com/",
-            None,
-        ),
+        (&[("HTTP_PROXY", "http://h:1"), ("REQUEST_METHOD", "POST")], "ws://example.com/", None),
     ];
     for &(vars, url, expected) in table {
         let connector = Connector::new().proxy_env(env(vars));
-        assert_eq!(
-            connector.proxy_for(url).unwrap().as_deref(),
-            expected,
-            "{vars:?} {url}"
-        );
+        assert_eq!(connector.proxy_for(url).unwrap().as_deref(), expected, "{vars:?} {url}");
     }
 
     // An explicit proxy ignores the environment; no_proxy turns both off.
     let everything = env(&[("ALL_PROXY", "http://a:1"), ("NO_PROXY", "*")]);
     let explicit = Connector::new().proxy_env(everything).proxy("http://p:2");
-    assert_eq!(
-        explicit.proxy_for("ws://localhost/").unwrap().as_deref(),
-        Some("http://p:2")
-    );
+    assert_eq!(explicit.proxy_for("ws://localhost/").unwrap().as_deref(), Some("http://p:2"));
     let direct = Connector::new().proxy("http://p:2").no_proxy();
     assert_eq!(direct.proxy_for("wss://example.com/").unwrap(), None);
-    assert_eq!(
-        Connector::new().proxy_for("ftp://example.com/"),
-        Err(HandshakeError::UnsupportedScheme)
-    );
+    assert_eq!(Connector::new().proxy_for("ftp://example.com/"), Err(HandshakeError::UnsupportedScheme));
 }
 
 #[tokio::test]
@@ -506,14 +353,8 @@ async fn connector_debug_hides_proxy_credentials() {
 async fn wss_without_the_rustls_feature_is_tls_not_enabled() {
     bounded(async {
         // Refused before any connection, proxy or not.
-        for connector in [
-            Connector::new(),
-            Connector::new().proxy("http://127.0.0.1:1"),
-        ] {
-            assert_eq!(
-                handshake_error(connector.connect("wss://127.0.0.1:1/").await),
-                HandshakeError::TlsNotEnabled
-            );
+        for connector in [Connector::new(), Connector::new().proxy("http://127.0.0.1:1")] {
+            assert_eq!(handshake_error(connector.connect("wss://127.0.0.1:1/").await), HandshakeError::TlsNotEnabled);
         }
     })
     .await;
@@ -534,8 +375,7 @@ mod tls {
     /// A self-signed certificate for `names`, and its key.
     fn certificate(names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
-        let rcgen::CertifiedKey { cert, key_pair } =
-            rcgen::generate_simple_self_signed(names).unwrap();
+        let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(names).unwrap();
         let key = PrivatePkcs8KeyDer::from(key_pair.serialize_der());
         (cert.der().clone(), key.into())
     }
@@ -572,9 +412,7 @@ mod tls {
 
     /// A `wss://` echo server on loopback; reports the ALPN protocol of each
     /// TLS session, or the TLS error.
-    async fn tls_echo_server(
-        acceptor: TlsAcceptor,
-    ) -> (SocketAddr, mpsc::UnboundedReceiver<Result<Vec<u8>, String>>) {
+    async fn tls_echo_server(acceptor: TlsAcceptor) -> (SocketAddr, mpsc::UnboundedReceiver<Result<Vec<u8>, String>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -601,10 +439,7 @@ mod tls {
     /// The rustls error inside `result`.
     fn tls_error<T: std::fmt::Debug>(result: silverback::Result<T>) -> rustls::Error {
         match result {
-            Err(Error::Io(e)) => match e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
+            Err(Error::Io(e)) => match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
                 Some(tls) => tls.clone(),
                 None => panic!("an i/o error without a rustls error inside: {e:?}"),
             },
@@ -618,18 +453,11 @@ mod tls {
             let (cert, key) = certificate(&["localhost", "127.0.0.1"]);
             let (addr, mut sessions) = tls_echo_server(acceptor(cert.clone(), key)).await;
             let connector = Connector::new().tls_config(trusting(cert)).no_proxy();
-            for url in [
-                format!("wss://127.0.0.1:{}/echo", addr.port()),
-                format!("wss://localhost:{}/", addr.port()),
-            ] {
+            for url in [format!("wss://127.0.0.1:{}/echo", addr.port()), format!("wss://localhost:{}/", addr.port())] {
                 let (ws, response) = connector.connect(&url).await.unwrap();
                 assert_eq!(response.status(), 101);
                 round_trip(ws).await;
-                assert_eq!(
-                    sessions.recv().await.unwrap().unwrap(),
-                    b"http/1.1",
-                    "{url}"
-                );
+                assert_eq!(sessions.recv().await.unwrap().unwrap(), b"http/1.1", "{url}");
             }
         })
         .await;
@@ -641,11 +469,7 @@ mod tls {
             let (cert, key) = certificate(&["other.test"]);
             let (addr, mut sessions) = tls_echo_server(acceptor(cert.clone(), key)).await;
             let connector = Connector::new().tls_config(trusting(cert)).no_proxy();
-            let err = tls_error(
-                connector
-                    .connect(&format!("wss://127.0.0.1:{}/", addr.port()))
-                    .await,
-            );
+            let err = tls_error(connector.connect(&format!("wss://127.0.0.1:{}/", addr.port())).await);
             assert!(
                 matches!(
                     err,
@@ -669,17 +493,12 @@ mod tls {
             let (stranger, _) = certificate(&["127.0.0.1"]);
             let (addr, _sessions) = tls_echo_server(acceptor(cert, key)).await;
             let connector = Connector::new().tls_config(trusting(stranger)).no_proxy();
-            let err = tls_error(
-                connector
-                    .connect(&format!("wss://127.0.0.1:{}/", addr.port()))
-                    .await,
-            );
+            let err = tls_error(connector.connect(&format!("wss://127.0.0.1:{}/", addr.port())).await);
             assert!(
                 matches!(
                     err,
                     rustls::Error::InvalidCertificate(
-                        rustls::CertificateError::BadSignature
-                            | rustls::CertificateError::UnknownIssuer
+                        rustls::CertificateError::BadSignature | rustls::CertificateError::UnknownIssuer
                     )
                 ),
                 "{err:?}"
@@ -695,14 +514,8 @@ mod tls {
         bounded(async {
             let (cert, key) = certificate(&["127.0.0.1"]);
             let (addr, _sessions) = tls_echo_server(acceptor(cert, key)).await;
-            let result = Connector::new()
-                .no_proxy()
-                .connect(&format!("wss://127.0.0.1:{}/", addr.port()))
-                .await;
-            if cfg!(any(
-                feature = "rustls-webpki-roots",
-                feature = "rustls-native-roots"
-            )) {
+            let result = Connector::new().no_proxy().connect(&format!("wss://127.0.0.1:{}/", addr.port())).await;
+            if cfg!(any(feature = "rustls-webpki-roots", feature = "rustls-native-roots")) {
                 // Native roots may fail to load on a bare machine: NotFound.
                 match result {
                     Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -726,31 +539,18 @@ mod tls {
             let mut proxy = Proxy::start(Mode::Open, backend).await;
 
             // Explicit proxy.
-            let connector = Connector::new()
-                .tls_config(trusting(cert.clone()))
-                .proxy(&proxy.url);
+            let connector = Connector::new().tls_config(trusting(cert.clone())).proxy(&proxy.url);
             let (ws, _) = connector.connect("wss://echo.test/secure").await.unwrap();
             round_trip(ws).await;
-            assert_eq!(
-                proxy.head().await,
-                "CONNECT echo.test:443 HTTP/1.1\r\nHost: echo.test:443\r\n\r\n"
-            );
+            assert_eq!(proxy.head().await, "CONNECT echo.test:443 HTTP/1.1\r\nHost: echo.test:443\r\n\r\n");
             assert_eq!(sessions.recv().await.unwrap().unwrap(), b"http/1.1");
 
             // From the environment: wss:// takes https_proxy, not http_proxy.
-            let vars = [
-                ("https_proxy", proxy.url.as_str()),
-                ("http_proxy", "http://127.0.0.1:1"),
-            ];
-            let connector = Connector::new()
-                .tls_config(trusting(cert))
-                .proxy_env(env(&vars));
+            let vars = [("https_proxy", proxy.url.as_str()), ("http_proxy", "http://127.0.0.1:1")];
+            let connector = Connector::new().tls_config(trusting(cert)).proxy_env(env(&vars));
             let (ws, _) = connector.connect("wss://echo.test:8443/").await.unwrap();
             round_trip(ws).await;
-            assert!(proxy
-                .head()
-                .await
-                .starts_with("CONNECT echo.test:8443 HTTP/1.1\r\n"));
+            assert!(proxy.head().await.starts_with("CONNECT echo.test:8443 HTTP/1.1\r\n"));
             assert_eq!(sessions.recv().await.unwrap().unwrap(), b"http/1.1");
         })
         .await;

@@ -96,9 +96,11 @@ impl Rng {
 /// library. Counts connections that ended in an error other than the
 /// peer's going away.
 async fn serve(listener: TcpListener, errors: Arc<AtomicUsize>) {
-    let upgrader = Arc::new(Upgrader::new().allow_any_origin().deflate(
-        DeflateConfig::default().server_no_context_takeover(true).client_no_context_takeover(true),
-    ));
+    let upgrader = Arc::new(
+        Upgrader::new()
+            .allow_any_origin()
+            .deflate(DeflateConfig::default().server_no_context_takeover(true).client_no_context_takeover(true)),
+    );
     loop {
         let Ok((tcp, _)) = listener.accept().await else { return };
         let (upgrader, errors) = (upgrader.clone(), errors.clone());
@@ -244,7 +246,12 @@ fn two_thousand_connections_mixed_traffic_no_errors_no_growth() {
             }
         }
         server.abort();
-        assert!(failures.is_empty(), "{} clients failed, first: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+        assert!(
+            failures.is_empty(),
+            "{} clients failed, first: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
         assert_eq!(server_errors.load(Ordering::Relaxed), 0, "server-side protocol errors");
 
         // samples[0]: after the warm-up round; samples[ROUNDS - 1]: after

@@ -192,7 +192,11 @@ async fn reader_keeps_working_after_the_write_half_is_dropped() {
     let seen = within("reader", reader).await.unwrap();
     assert_eq!(
         seen,
-        vec![Message::text("hi"), Message::ping(&b"p"[..]), Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "")))]
+        vec![
+            Message::text("hi"),
+            Message::ping(&b"p"[..]),
+            Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "")))
+        ]
     );
 }
 

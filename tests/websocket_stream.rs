@@ -173,7 +173,8 @@ async fn close_initiated_by_us_completes_the_handshake() {
         // Nothing more from the library: no echo of our own close, then FIN.
         expect_eof(&mut peer).await;
     };
-    let (result, ()) = tokio::join!(within("close", ws.close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))), peer_side);
+    let (result, ()) =
+        tokio::join!(within("close", ws.close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))), peer_side);
     result.expect("clean close");
     assert!(ws.next().await.is_none());
     assert!(ws.next().await.is_none());
@@ -193,7 +194,8 @@ async fn close_initiated_by_a_client_role_is_masked() {
         peer.write_all(&server_frame(true, 0, op::CLOSE, &close_payload(4000, ""))).await.unwrap();
         expect_eof(&mut peer).await;
     };
-    let (result, ()) = tokio::join!(within("close", ws.close(Some(CloseFrame::new(CloseCode::from(4000), "app")))), peer_side);
+    let (result, ()) =
+        tokio::join!(within("close", ws.close(Some(CloseFrame::new(CloseCode::from(4000), "app")))), peer_side);
     result.expect("clean close");
     assert!(ws.next().await.is_none());
 }
@@ -355,8 +357,13 @@ fn protocol(expected: ProtocolError) -> impl Fn(&Error) -> bool {
 #[tokio::test]
 async fn reserved_opcodes_fail_with_1002() {
     for opcode in [0x3, 0x7, 0xB, 0xF] {
-        assert_fails_with(Config::default(), &client_msg(opcode, b"x"), 1002, protocol(ProtocolError::ReservedOpcode(opcode)))
-            .await;
+        assert_fails_with(
+            Config::default(),
+            &client_msg(opcode, b"x"),
+            1002,
+            protocol(ProtocolError::ReservedOpcode(opcode)),
+        )
+        .await;
     }
 }
 
@@ -420,7 +427,8 @@ async fn invalid_utf8_text_fails_with_1007() {
 async fn invalid_utf8_in_a_close_reason_fails_with_1007() {
     let mut payload = close_payload(1000, "");
     payload.extend_from_slice(b"\xce\xba\xe1");
-    assert_fails_with(Config::default(), &client_msg(op::CLOSE, &payload), 1007, protocol(ProtocolError::InvalidUtf8)).await;
+    assert_fails_with(Config::default(), &client_msg(op::CLOSE, &payload), 1007, protocol(ProtocolError::InvalidUtf8))
+        .await;
 }
 
 #[tokio::test]
@@ -536,11 +544,15 @@ async fn eof_in_a_header_or_between_frames_is_unexpected_eof() {
 // ---------------------------------------------------------------------------
 // Batching.
 
-fn counting_server(buf: usize) -> (silverback::WebSocketStream<CountingIo<DuplexStream>>, std::sync::Arc<std::sync::atomic::AtomicUsize>, Ws) {
+fn counting_server(
+    buf: usize,
+) -> (silverback::WebSocketStream<CountingIo<DuplexStream>>, std::sync::Arc<std::sync::atomic::AtomicUsize>, Ws) {
     let (a, b) = tokio::io::duplex(buf);
     let (io, writes) = CountingIo::new(a);
-    let server = silverback::WebSocketStream::from_raw_parts(io, Role::Server, Config::default(), bytes::BytesMut::new());
-    let client = silverback::WebSocketStream::from_raw_parts(b, Role::Client, Config::default(), bytes::BytesMut::new());
+    let server =
+        silverback::WebSocketStream::from_raw_parts(io, Role::Server, Config::default(), bytes::BytesMut::new());
+    let client =
+        silverback::WebSocketStream::from_raw_parts(b, Role::Client, Config::default(), bytes::BytesMut::new());
     (server, writes, client)
 }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
+use super::shared::Shared;
 use crate::error::Result;
 use crate::protocol::CloseFrame;
-use super::shared::Shared;
 
 /// Sends control frames on a connection from any task, like
 /// gorilla/websocket's `WriteControl`: a ping, or the close frame that starts

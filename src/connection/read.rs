@@ -191,7 +191,10 @@ fn keepalive_timer(config: &Config) -> Option<Box<KeepaliveTimer>> {
         return None;
     }
     let now = Instant::now();
-    Some(Box::new(KeepaliveTimer { state: Keepalive::new(ping, deadline, now.into_std()), deadline: Deadline::default() }))
+    Some(Box::new(KeepaliveTimer {
+        state: Keepalive::new(ping, deadline, now.into_std()),
+        deadline: Deadline::default(),
+    }))
 }
 
 /// Returned by [`ReadHalf::reunite`] when the halves came from different

@@ -123,4 +123,3 @@ impl<S> Shared<S> {
         Context::from_waker(&self.write_waker)
     }
 }
-

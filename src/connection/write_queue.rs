@@ -15,8 +15,8 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 
-use crate::protocol::{apply_mask, FrameHeader};
 use super::spare;
+use crate::protocol::{apply_mask, FrameHeader};
 
 /// Payloads at least this long are queued by reference instead of copied,
 /// when the transport supports vectored writes.
@@ -167,7 +167,12 @@ impl WriteQueue {
     }
 
     /// Writes until the stream position `mark` has been written.
-    pub(crate) fn poll_write_until<S>(&mut self, mut io: Pin<&mut S>, cx: &mut Context<'_>, mark: u64) -> Poll<io::Result<()>>
+    pub(crate) fn poll_write_until<S>(
+        &mut self,
+        mut io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+        mark: u64,
+    ) -> Poll<io::Result<()>>
     where
         S: AsyncWrite + ?Sized,
     {
@@ -238,7 +243,11 @@ mod tests {
             self.out.extend_from_slice(&buf[..n]);
             Poll::Ready(Ok(n))
         }
-        fn poll_write_vectored(mut self: Pin<&mut Self>, _: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
             self.calls += 1;
             let mut left = self.max;
             for b in bufs {
@@ -268,7 +277,9 @@ mod tests {
         let big = Bytes::from(vec![9u8; 10_000]);
         let mut q = WriteQueue::default();
         let mut expected = Vec::new();
-        for (i, payload) in [Bytes::from_static(b"ab"), big.clone(), Bytes::from_static(b"c"), big].into_iter().enumerate() {
+        for (i, payload) in
+            [Bytes::from_static(b"ab"), big.clone(), Bytes::from_static(b"c"), big].into_iter().enumerate()
+        {
             q.push(&header(payload.len()), &payload, i != 2);
             let mut head = [0u8; 14];
             let n = header(payload.len()).encode(&mut head);

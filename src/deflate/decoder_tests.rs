@@ -65,7 +65,10 @@ fn compressed_messages_stream_in_bounded_pieces() {
     assert!(largest <= INFLATE_TARGET + 1100 * INFLATE_PIECE, "{largest}");
     // The window carries over: a second message still inflates.
     let mut buf = BytesMut::from(&unmasked(true, RSV1, OpCode::Binary, &compress(b"again"))[..]);
-    assert_eq!(stream(&mut dec, &mut buf), Ok(vec![Event::Start { text: false }, Event::Data("again".into()), Event::End]));
+    assert_eq!(
+        stream(&mut dec, &mut buf),
+        Ok(vec![Event::Start { text: false }, Event::Data("again".into()), Event::End])
+    );
 }
 
 #[test]

@@ -81,15 +81,15 @@ mod extension_header;
 mod negotiate;
 mod outgoing;
 
+pub use crate::protocol::InflateError;
 pub use compress::Compressor;
 pub use config::DeflateConfig;
-pub use crate::protocol::InflateError;
 pub use decompress::Decompressor;
 pub use extension_header::{parse_extensions, Extension, ExtensionSyntaxError};
-pub(crate) use outgoing::Outgoing;
 pub use negotiate::{client_accept, client_offer, server_negotiate, DeflateParams, NegotiationError, EXTENSION_NAME};
+pub(crate) use outgoing::Outgoing;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod decoder_tests;
+#[cfg(test)]
+mod tests;

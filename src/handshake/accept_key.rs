@@ -68,12 +68,7 @@ mod tests {
             (b"AAAAAAAAAAAAAAAAAAAAAAAA", false),  // 18 bytes
         ];
         for (key, valid) in table {
-            assert_eq!(
-                is_valid_key(key),
-                *valid,
-                "{:?}",
-                String::from_utf8_lossy(key)
-            );
+            assert_eq!(is_valid_key(key), *valid, "{:?}", String::from_utf8_lossy(key));
         }
     }
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
-    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -381,11 +381,7 @@ impl Connector {
     /// `rustls::Error`.
     pub async fn connect(&self, url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
         let url = WsUrl::parse(url)?;
-        let tls = if url.secure {
-            Some(tls::client_config(self.tls.as_ref())?)
-        } else {
-            None
-        };
+        let tls = if url.secure { Some(tls::client_config(self.tls.as_ref())?) } else { None };
         self.check()?;
         let proxy = self.proxy.select(&url)?;
         let deadline = deadline_after(self.handshake_timeout);
@@ -414,11 +410,7 @@ impl Connector {
     {
         let url = WsUrl::parse(url)?;
         self.check()?;
-        within(
-            deadline_after(self.handshake_timeout),
-            Box::pin(self.handshake(io, &url)),
-        )
-        .await?
+        within(deadline_after(self.handshake_timeout), Box::pin(self.handshake(io, &url))).await?
     }
 
     /// Fails if the builder was given something invalid.
@@ -428,20 +420,12 @@ impl Connector {
 
     /// The limits on a response head.
     fn head_limits(&self) -> HeadLimits {
-        HeadLimits {
-            max_size: self.max_head_size,
-            max_headers: self.max_headers,
-        }
+        HeadLimits { max_size: self.max_head_size, max_headers: self.max_headers }
     }
 
     /// Opens the transport under the WebSocket handshake: TCP to the server
     /// or to `proxy`, then the proxy's tunnel, then TLS when `tls` is given.
-    async fn open(
-        &self,
-        url: &WsUrl<'_>,
-        proxy: Option<&ProxyUrl>,
-        tls: Option<TlsConfig>,
-    ) -> Result<MaybeTlsStream> {
+    async fn open(&self, url: &WsUrl<'_>, proxy: Option<&ProxyUrl>, tls: Option<TlsConfig>) -> Result<MaybeTlsStream> {
         let tcp = match proxy {
             None => TcpStream::connect((url.host, url.port)).await?,
             Some(proxy) => {
@@ -459,38 +443,20 @@ impl Connector {
     }
 
     /// Sends the request, reads and checks the response.
-    async fn handshake<S>(
-        &self,
-        mut io: S,
-        url: &WsUrl<'_>,
-    ) -> Result<(WebSocketStream<S>, Response)>
+    async fn handshake<S>(&self, mut io: S, url: &WsUrl<'_>) -> Result<(WebSocketStream<S>, Response)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let config = self.conn_config();
         let key = generate_key();
         let offer = extensions::client_offer(&config);
-        let request = build_request(
-            url,
-            &key,
-            &self.extra.subprotocols,
-            offer.as_deref(),
-            &self.extra.headers,
-        );
+        let request = build_request(url, &key, &self.extra.subprotocols, offer.as_deref(), &self.extra.headers);
         io.write_all(&request).await?;
         io.flush().await?;
 
         let limits = self.head_limits();
-        let (response, rest) = read_head(&mut io, self.max_head_size, |buf| {
-            parse_response(buf, limits)
-        })
-        .await?;
-        validate_response(
-            &response,
-            &accept_key(key.as_bytes()),
-            &self.extra.subprotocols,
-            offer.is_some(),
-        )?;
+        let (response, rest) = read_head(&mut io, self.max_head_size, |buf| parse_response(buf, limits)).await?;
+        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols, offer.is_some())?;
         let agreed = extensions::client_accept(&config, response.headers())?;
         let ws = extensions::into_stream(io, Role::Client, config, rest, agreed);
         Ok((ws, response))

@@ -148,9 +148,7 @@ impl HandshakeError {
             | MissingConnectionUpgrade
             | InvalidKey
             | InvalidExtensionOffer => StatusCode::BAD_REQUEST,
-            RequestHeadTooLarge | TooManyRequestHeaders => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-            }
+            RequestHeadTooLarge | TooManyRequestHeaders => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpVersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
@@ -203,18 +201,14 @@ impl fmt::Display for HandshakeError {
             NoTlsRoots => "no tls root certificates configured",
             InvalidProxyUrl => "invalid proxy url",
             UnsupportedProxyScheme => "proxy url scheme is not http",
-            ProxyRefused(status) => {
-                return write!(f, "proxy refused the tunnel with status {status}")
-            }
+            ProxyRefused(status) => return write!(f, "proxy refused the tunnel with status {status}"),
             MalformedProxyResponse => "malformed proxy response to connect",
             MalformedResponse => "malformed http response",
             ResponseHeadTooLarge => "response head too large",
             TooManyResponseHeaders => "too many response header fields",
             UnexpectedStatus(status) => return write!(f, "unexpected response status {status}"),
             ResponseMissingUpgrade => "response upgrade header lacks the websocket token",
-            ResponseMissingConnectionUpgrade => {
-                "response connection header lacks the upgrade token"
-            }
+            ResponseMissingConnectionUpgrade => "response connection header lacks the upgrade token",
             InvalidAcceptKey => "sec-websocket-accept does not match the key",
             UnofferedSubprotocol => "server selected a subprotocol that was not offered",
             UnofferedExtension => "server selected an extension that was not offered",
@@ -274,10 +268,7 @@ mod tests {
             assert!(!text.ends_with('.'), "{text}");
             assert!(text.starts_with(|c: char| c.is_ascii_lowercase()), "{text}");
         }
-        assert_eq!(
-            UnexpectedStatus(StatusCode::NOT_FOUND).to_string(),
-            "unexpected response status 404 Not Found"
-        );
+        assert_eq!(UnexpectedStatus(StatusCode::NOT_FOUND).to_string(), "unexpected response status 404 Not Found");
         assert_eq!(
             ProxyRefused(StatusCode::FORBIDDEN).to_string(),
             "proxy refused the tunnel with status 403 Forbidden"

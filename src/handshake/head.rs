@@ -60,9 +60,7 @@ pub(crate) fn classify<T>(
         Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
         Ok(httparse::Status::Complete(len)) if len > limits.max_size => Err(errors.too_large),
         Ok(httparse::Status::Complete(len)) => Ok(Parsed::Complete(complete()?, len)),
-        Err(httparse::Error::TooManyHeaders) if room == limits.max_headers => {
-            Err(errors.too_many_headers)
-        }
+        Err(httparse::Error::TooManyHeaders) if room == limits.max_headers => Err(errors.too_many_headers),
         Err(_) => Err(errors.malformed),
     }
 }
@@ -137,14 +135,9 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 }
 
 /// Runs `fut` until `deadline`, failing with [`HandshakeError::Timeout`].
-pub(crate) async fn within<F: Future>(
-    deadline: Option<Instant>,
-    fut: F,
-) -> Result<F::Output, HandshakeError> {
+pub(crate) async fn within<F: Future>(deadline: Option<Instant>, fut: F) -> Result<F::Output, HandshakeError> {
     match deadline {
-        Some(deadline) => timeout_at(deadline, fut)
-            .await
-            .map_err(|_| HandshakeError::Timeout),
+        Some(deadline) => timeout_at(deadline, fut).await.map_err(|_| HandshakeError::Timeout),
         None => Ok(fut.await),
     }
 }

@@ -39,19 +39,14 @@ pub(crate) fn single_value<K: AsHeaderName>(headers: &HeaderMap, name: K) -> Opt
 /// Whether `s` is an HTTP token (RFC 7230 §3.2.6), the syntax of a
 /// subprotocol name (RFC 6455 §4.1).
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `bytes` without leading and trailing spaces and tabs (RFC 7230 OWS).
 pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i + 1);
+    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 
@@ -78,10 +73,7 @@ mod tests {
             (&[("connection", "UPGRADE")], true),
             (&[("connection", "keep-alive, Upgrade")], true),
             (&[("connection", "keep-alive,upgrade ,close")], true),
-            (
-                &[("connection", "keep-alive"), ("connection", "Upgrade")],
-                true,
-            ),
+            (&[("connection", "keep-alive"), ("connection", "Upgrade")], true),
             (&[("connection", "\tupgrade\t")], true),
             (&[("connection", "keep-alive")], false),
             (&[("connection", "upgraded")], false),
@@ -90,17 +82,9 @@ mod tests {
             (&[], false),
         ];
         for (pairs, expected) in table {
-            assert_eq!(
-                contains_token(&map(pairs), CONNECTION, "upgrade"),
-                *expected,
-                "{pairs:?}"
-            );
+            assert_eq!(contains_token(&map(pairs), CONNECTION, "upgrade"), *expected, "{pairs:?}");
         }
-        assert!(contains_token(
-            &map(&[("upgrade", "h2c, WebSocket")]),
-            UPGRADE,
-            "websocket"
-        ));
+        assert!(contains_token(&map(&[("upgrade", "h2c, WebSocket")]), UPGRADE, "websocket"));
     }
 
     #[test]
@@ -122,12 +106,7 @@ mod tests {
 
     #[test]
     fn trims_ows() {
-        let table: &[(&[u8], &[u8])] = &[
-            (b"", b""),
-            (b"  ", b""),
-            (b" a ", b"a"),
-            (b"\ta b\t", b"a b"),
-        ];
+        let table: &[(&[u8], &[u8])] = &[(b"", b""), (b"  ", b""), (b" a ", b"a"), (b"\ta b\t", b"a b")];
         for (input, output) in table {
             assert_eq!(trim(input), *output);
         }

@@ -103,20 +103,14 @@ impl ProxyUrl {
             Some(_) => return Err(InvalidProxyUrl),
         };
         let authorization = userinfo.map(basic_authorization).transpose()?;
-        Ok(ProxyUrl {
-            raw: url.to_owned(),
-            host: host.to_owned(),
-            port,
-            authorization,
-        })
+        Ok(ProxyUrl { raw: url.to_owned(), host: host.to_owned(), port, authorization })
     }
 }
 
 /// Whether `s` is a URL scheme (RFC 3986 §3.1).
 fn is_scheme(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 /// `Basic base64(user ":" password)` (RFC 7617 §2) from URL user info,
@@ -182,16 +176,12 @@ impl ProxyEnv {
     where
         F: Fn(&str) -> Option<String> + Send + Sync + 'static,
     {
-        ProxyEnv {
-            lookup: Arc::new(lookup),
-        }
+        ProxyEnv { lookup: Arc::new(lookup) }
     }
 
     /// The first of `names` set to something other than blanks.
     fn first(&self, names: &[&str]) -> Option<String> {
-        names
-            .iter()
-            .find_map(|name| (self.lookup)(name).filter(|value| !value.trim().is_empty()))
+        names.iter().find_map(|name| (self.lookup)(name).filter(|value| !value.trim().is_empty()))
     }
 
     /// The proxy URL the environment names for a connection to
@@ -234,10 +224,9 @@ impl ProxySetting {
         match self {
             ProxySetting::Direct => Ok(None),
             ProxySetting::Fixed(proxy) => proxy.clone().map(Some),
-            ProxySetting::Env(env) => env
-                .proxy_for(url.secure, url.host, url.port)
-                .map(|value| ProxyUrl::parse(&value))
-                .transpose(),
+            ProxySetting::Env(env) => {
+                env.proxy_for(url.secure, url.host, url.port).map(|value| ProxyUrl::parse(&value)).transpose()
+            }
         }
     }
 }
@@ -283,10 +272,7 @@ fn matches_entry(entry: &str, host: &str, host_ip: Option<IpAddr>, port: u16) ->
     if host_ip.is_some() {
         return false;
     }
-    let domain = pattern
-        .strip_prefix("*.")
-        .or_else(|| pattern.strip_prefix('.'))
-        .unwrap_or(pattern);
+    let domain = pattern.strip_prefix("*.").or_else(|| pattern.strip_prefix('.')).unwrap_or(pattern);
     let domain = domain.strip_suffix('.').unwrap_or(domain);
     !domain.is_empty()
         && (host.eq_ignore_ascii_case(domain)
@@ -303,10 +289,7 @@ fn split_entry(entry: &str) -> (&str, Option<u16>) {
         return match rest.split_once(']') {
             Some((ip, "")) => (ip, None),
             // An unparsable port matches no port at all.
-            Some((ip, after)) => (
-                ip,
-                Some(after.strip_prefix(':').and_then(port).unwrap_or(0)),
-            ),
+            Some((ip, after)) => (ip, Some(after.strip_prefix(':').and_then(port).unwrap_or(0))),
             None => (entry, None),
         };
     }
@@ -336,8 +319,7 @@ fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 
 /// ASCII case-insensitive `ends_with`.
 fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len()
-        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    s.len() >= suffix.len() && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 // -------------------------------------------------------------- CONNECT
@@ -376,12 +358,7 @@ pub(crate) fn check_answer(response: &Response, rest: &[u8]) -> Result<(), Hands
 /// # Cancellation safety
 ///
 /// Not cancel safe: dropped halfway, `io` is in an unknown state.
-pub(crate) async fn tunnel<S>(
-    io: &mut S,
-    proxy: &ProxyUrl,
-    target: &WsUrl<'_>,
-    limits: HeadLimits,
-) -> Result<()>
+pub(crate) async fn tunnel<S>(io: &mut S, proxy: &ProxyUrl, target: &WsUrl<'_>, limits: HeadLimits) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -417,20 +394,10 @@ mod tests {
             ("http://[::1]:3128", "::1", 3128, None),
             ("http://[2001:db8::2]", "2001:db8::2", 1080, None),
             // RFC 7617 §2: base64("Aladdin:open sesame")
-            (
-                "http://Aladdin:open%20sesame@proxy:3128",
-                "proxy",
-                3128,
-                Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
-            ),
+            ("http://Aladdin:open%20sesame@proxy:3128", "proxy", 3128, Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")),
             ("http://user@proxy:1", "proxy", 1, Some("Basic dXNlcjo=")),
             // "p@ss:w" with its @ escaped, and a colon inside the password.
-            (
-                "http://u:p%40ss:w@proxy:1",
-                "proxy",
-                1,
-                Some("Basic dTpwQHNzOnc="),
-            ),
+            ("http://u:p%40ss:w@proxy:1", "proxy", 1, Some("Basic dTpwQHNzOnc=")),
             // The last @ ends the user info.
             ("http://u:p@ss@proxy:1", "proxy", 1, Some("Basic dTpwQHNz")),
             ("http://%75:%2F@proxy:1", "proxy", 1, Some("Basic dTov")),
@@ -477,10 +444,7 @@ mod tests {
     fn debug_hides_credentials() {
         let proxy = ProxyUrl::parse("http://user:secret@proxy:3128").unwrap();
         let text = format!("{proxy:?}");
-        assert!(
-            !text.contains("secret") && !text.contains("Basic"),
-            "{text}"
-        );
+        assert!(!text.contains("secret") && !text.contains("Basic"), "{text}");
         assert!(text.contains("credentials: true"), "{text}");
     }
 
@@ -489,10 +453,7 @@ mod tests {
 
     /// An environment made of `vars`.
     fn env(vars: &[(&str, &str)]) -> ProxyEnv {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         ProxyEnv::from_fn(move |name| map.get(name).cloned())
     }
 
@@ -508,109 +469,35 @@ mod tests {
             (&[("HTTP_PROXY", "h:1")], true, "example.com", None),
             (&[("ALL_PROXY", "a:1")], true, "example.com", Some("a:1")),
             (&[("all_proxy", "a:1")], true, "example.com", Some("a:1")),
-            (
-                &[("HTTPS_PROXY", "s:1"), ("ALL_PROXY", "a:1")],
-                true,
-                "example.com",
-                Some("s:1"),
-            ),
+            (&[("HTTPS_PROXY", "s:1"), ("ALL_PROXY", "a:1")], true, "example.com", Some("s:1")),
             // ws: HTTP_PROXY, then ALL_PROXY; never HTTPS_PROXY.
             (&[("HTTP_PROXY", "h:1")], false, "example.com", Some("h:1")),
             (&[("http_proxy", "h:1")], false, "example.com", Some("h:1")),
             (&[("HTTPS_PROXY", "s:1")], false, "example.com", None),
             (&[("ALL_PROXY", "a:1")], false, "example.com", Some("a:1")),
-            (
-                &[("HTTP_PROXY", "h:1"), ("all_proxy", "a:1")],
-                false,
-                "example.com",
-                Some("h:1"),
-            ),
+            (&[("HTTP_PROXY", "h:1"), ("all_proxy", "a:1")], false, "example.com", Some("h:1")),
             // Lower case wins over upper case.
-            (
-                &[("HTTPS_PROXY", "S:1"), ("https_proxy", "s:1")],
-                true,
-                "example.com",
-                Some("s:1"),
-            ),
-            (
-                &[("HTTP_PROXY", "H:1"), ("http_proxy", "h:1")],
-                false,
-                "example.com",
-                Some("h:1"),
-            ),
-            (
-                &[("ALL_PROXY", "A:1"), ("all_proxy", "a:1")],
-                false,
-                "example.com",
-                Some("a:1"),
-            ),
+            (&[("HTTPS_PROXY", "S:1"), ("https_proxy", "s:1")], true, "example.com", Some("s:1")),
+            (&[("HTTP_PROXY", "H:1"), ("http_proxy", "h:1")], false, "example.com", Some("h:1")),
+            (&[("ALL_PROXY", "A:1"), ("all_proxy", "a:1")], false, "example.com", Some("a:1")),
             // Empty or blank counts as unset.
-            (
-                &[("https_proxy", ""), ("HTTPS_PROXY", "S:1")],
-                true,
-                "example.com",
-                Some("S:1"),
-            ),
-            (
-                &[("https_proxy", " "), ("ALL_PROXY", "a:1")],
-                true,
-                "example.com",
-                Some("a:1"),
-            ),
-            (
-                &[("https_proxy", " s:1 ")],
-                true,
-                "example.com",
-                Some("s:1"),
-            ),
+            (&[("https_proxy", ""), ("HTTPS_PROXY", "S:1")], true, "example.com", Some("S:1")),
+            (&[("https_proxy", " "), ("ALL_PROXY", "a:1")], true, "example.com", Some("a:1")),
+            (&[("https_proxy", " s:1 ")], true, "example.com", Some("s:1")),
             // CGI: HTTP_PROXY may be a request header (httpoxy).
-            (
-                &[("HTTP_PROXY", "h:1"), ("REQUEST_METHOD", "GET")],
-                false,
-                "example.com",
-                None,
-            ),
-            (
-                &[("http_proxy", "h:1"), ("REQUEST_METHOD", "GET")],
-                false,
-                "example.com",
-                Some("h:1"),
-            ),
-            (
-                &[("HTTPS_PROXY", "s:1"), ("REQUEST_METHOD", "GET")],
-                true,
-                "example.com",
-                Some("s:1"),
-            ),
+            (&[("HTTP_PROXY", "h:1"), ("REQUEST_METHOD", "GET")], false, "example.com", None),
+            (&[("http_proxy", "h:1"), ("REQUEST_METHOD", "GET")], false, "example.com", Some("h:1")),
+            (&[("HTTPS_PROXY", "s:1"), ("REQUEST_METHOD", "GET")], true, "example.com", Some("s:1")),
             // NO_PROXY, lower case first.
+            (&[("ALL_PROXY", "a:1"), ("NO_PROXY", "example.com")], false, "example.com", None),
+            (&[("ALL_PROXY", "a:1"), ("no_proxy", "example.com")], false, "example.com", None),
             (
-                &[("ALL_PROXY", "a:1"), ("NO_PROXY", "example.com")],
-                false,
-                "example.com",
-                None,
-            ),
-            (
-                &[("ALL_PROXY", "a:1"), ("no_proxy", "example.com")],
-                false,
-                "example.com",
-                None,
-            ),
-            (
-                &[
-                    ("ALL_PROXY", "a:1"),
-                    ("no_proxy", "other.com"),
-                    ("NO_PROXY", "example.com"),
-                ],
+                &[("ALL_PROXY", "a:1"), ("no_proxy", "other.com"), ("NO_PROXY", "example.com")],
                 false,
                 "example.com",
                 Some("a:1"),
             ),
-            (
-                &[("ALL_PROXY", "a:1"), ("NO_PROXY", "*")],
-                true,
-                "example.com",
-                None,
-            ),
+            (&[("ALL_PROXY", "a:1"), ("NO_PROXY", "*")], true, "example.com", None),
             // Loopback never goes through an environment proxy.
             (&[("ALL_PROXY", "a:1")], false, "localhost", None),
             (&[("ALL_PROXY", "a:1")], false, "LocalHost.", None),
@@ -623,11 +510,7 @@ mod tests {
         ];
         for &(vars, secure, host, expected) in table {
             let port = if secure { 443 } else { 80 };
-            assert_eq!(
-                env(vars).proxy_for(secure, host, port).as_deref(),
-                expected,
-                "{vars:?} secure={secure} {host}"
-            );
+            assert_eq!(env(vars).proxy_for(secure, host, port).as_deref(), expected, "{vars:?} secure={secure} {host}");
         }
     }
 
@@ -690,11 +573,7 @@ mod tests {
             ("[::1", "example.com", 80, false),
         ];
         for &(no_proxy, host, port, bypassed) in table {
-            assert_eq!(
-                bypasses(no_proxy, host, port),
-                bypassed,
-                "{no_proxy:?} {host}:{port}"
-            );
+            assert_eq!(bypasses(no_proxy, host, port), bypassed, "{no_proxy:?} {host}:{port}");
         }
     }
 
@@ -705,24 +584,15 @@ mod tests {
         let fixed = ProxySetting::Fixed(ProxyUrl::parse("http://p:1"));
         assert_eq!(fixed.select(&url).unwrap().unwrap().host, "p");
         let broken = ProxySetting::Fixed(ProxyUrl::parse("socks5://p:1"));
-        assert_eq!(
-            broken.select(&url),
-            Err(HandshakeError::UnsupportedProxyScheme)
-        );
+        assert_eq!(broken.select(&url), Err(HandshakeError::UnsupportedProxyScheme));
         let from_env = ProxySetting::Env(env(&[("HTTPS_PROXY", "http://u:p@q:2/")]));
         let proxy = from_env.select(&url).unwrap().unwrap();
         assert_eq!((proxy.host.as_str(), proxy.port), ("q", 2));
         assert_eq!(proxy.authorization.as_deref(), Some("Basic dTpw"));
         let bad_env = ProxySetting::Env(env(&[("ALL_PROXY", "socks5://q:1080")]));
-        assert_eq!(
-            bad_env.select(&url),
-            Err(HandshakeError::UnsupportedProxyScheme)
-        );
+        assert_eq!(bad_env.select(&url), Err(HandshakeError::UnsupportedProxyScheme));
         // A bypassed host never looks at the proxy URL.
-        let bypassed = ProxySetting::Env(env(&[
-            ("ALL_PROXY", "socks5://q"),
-            ("NO_PROXY", "example.com"),
-        ]));
+        let bypassed = ProxySetting::Env(env(&[("ALL_PROXY", "socks5://q"), ("NO_PROXY", "example.com")]));
         assert_eq!(bypassed.select(&url), Ok(None));
     }
 
@@ -747,16 +617,11 @@ mod tests {
         };
         assert_eq!(check_answer(&answer(200), b""), Ok(()));
         assert_eq!(check_answer(&answer(204), b""), Ok(()));
-        assert_eq!(
-            check_answer(&answer(200), b"x"),
-            Err(HandshakeError::MalformedProxyResponse)
-        );
+        assert_eq!(check_answer(&answer(200), b"x"), Err(HandshakeError::MalformedProxyResponse));
         for status in [101, 301, 403, 407, 502] {
             assert_eq!(
                 check_answer(&answer(status), b"body"),
-                Err(HandshakeError::ProxyRefused(
-                    StatusCode::from_u16(status).unwrap()
-                ))
+                Err(HandshakeError::ProxyRefused(StatusCode::from_u16(status).unwrap()))
             );
         }
     }

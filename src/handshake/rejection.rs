@@ -54,12 +54,7 @@ impl Rejection {
     #[must_use]
     pub fn new(status: StatusCode) -> Self {
         let mut rejection = Rejection {
-            inner: Box::new(Inner {
-                status,
-                headers: HeaderMap::new(),
-                body: String::new(),
-                poisoned: false,
-            }),
+            inner: Box::new(Inner { status, headers: HeaderMap::new(), body: String::new(), poisoned: false }),
         };
         if status.is_informational() {
             rejection.poison();
@@ -124,12 +119,7 @@ impl Rejection {
     /// sends it.
     #[must_use]
     pub fn into_response(self) -> http::Response<String> {
-        let Inner {
-            status,
-            mut headers,
-            body,
-            ..
-        } = *self.inner;
+        let Inner { status, mut headers, body, .. } = *self.inner;
         headers.append(CONNECTION, HeaderValue::from_static("close"));
         headers.append(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let mut response = http::Response::new(body);
@@ -142,12 +132,7 @@ impl Rejection {
     /// the application's fields in order, `Connection: close`,
     /// `Content-Length`, the body.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let Inner {
-            status,
-            headers,
-            body,
-            ..
-        } = &*self.inner;
+        let Inner { status, headers, body, .. } = &*self.inner;
         let mut out = Vec::with_capacity(128 + body.len());
         push_status_line(&mut out, *status);
         push_headers(&mut out, headers);
@@ -219,21 +204,15 @@ mod tests {
         let table = [
             Rejection::new(StatusCode::SWITCHING_PROTOCOLS).body("x"),
             Rejection::new(StatusCode::CONTINUE),
-            Rejection::new(StatusCode::FORBIDDEN)
-                .header("bad name", "x")
-                .body("x"),
-            Rejection::new(StatusCode::FORBIDDEN)
-                .body("x")
-                .header("x-ok", "a\nb"),
+            Rejection::new(StatusCode::FORBIDDEN).header("bad name", "x").body("x"),
+            Rejection::new(StatusCode::FORBIDDEN).body("x").header("x-ok", "a\nb"),
         ];
         for rejection in table {
             assert_eq!(String::from_utf8(rejection.to_bytes()).unwrap(), bare);
             assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);
         }
         // A 500 of the application's own is not poisoned.
-        let own = Rejection::new(StatusCode::INTERNAL_SERVER_ERROR)
-            .header("x-a", "1")
-            .body("b");
+        let own = Rejection::new(StatusCode::INTERNAL_SERVER_ERROR).header("x-a", "1").body("b");
         assert_eq!(own.headers()["x-a"], "1");
         assert_eq!(own.body_text(), "b");
     }
@@ -257,9 +236,6 @@ mod tests {
 
     #[test]
     fn is_one_word() {
-        assert_eq!(
-            std::mem::size_of::<Result<(), Rejection>>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(std::mem::size_of::<Result<(), Rejection>>(), std::mem::size_of::<usize>());
     }
 }

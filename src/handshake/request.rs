@@ -2,8 +2,8 @@
 //! §4.2.1), built by the client (RFC 6455 §4.1). Pure: no I/O.
 
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, HOST, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
+    TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
@@ -18,10 +18,7 @@ use super::{accept_key, HandshakeError, Request};
 /// `limits.max_size`; fails with `RequestHeadTooLarge` past it,
 /// `TooManyRequestHeaders` past `limits.max_headers`, and
 /// `MalformedRequest` for anything that is not HTTP/1.x.
-pub(crate) fn parse_request(
-    buf: &[u8],
-    limits: HeadLimits,
-) -> Result<Parsed<Request>, HandshakeError> {
+pub(crate) fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Parsed<Request>, HandshakeError> {
     const ERRORS: HeadErrors = HeadErrors {
         too_large: HandshakeError::RequestHeadTooLarge,
         too_many_headers: HandshakeError::TooManyRequestHeaders,
@@ -41,16 +38,9 @@ fn to_request(req: &httparse::Request<'_, '_>) -> Result<Request, HandshakeError
         return Err(HandshakeError::MalformedRequest);
     };
     let mut request = Request::new(());
-    *request.method_mut() =
-        Method::from_bytes(method.as_bytes()).map_err(|_| HandshakeError::MalformedRequest)?;
-    *request.uri_mut() = path
-        .parse::<Uri>()
-        .map_err(|_| HandshakeError::MalformedRequest)?;
-    *request.version_mut() = if version == 0 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
+    *request.method_mut() = Method::from_bytes(method.as_bytes()).map_err(|_| HandshakeError::MalformedRequest)?;
+    *request.uri_mut() = path.parse::<Uri>().map_err(|_| HandshakeError::MalformedRequest)?;
+    *request.version_mut() = if version == 0 { Version::HTTP_10 } else { Version::HTTP_11 };
     *request.headers_mut() = to_header_map(req.headers).ok_or(HandshakeError::MalformedRequest)?;
     Ok(request)
 }
@@ -121,18 +111,14 @@ pub(crate) fn origin_matches_host(request: &Request) -> bool {
     if !headers.contains_key(ORIGIN) {
         return true;
     }
-    let (Some(origin), Some(host)) = (single_value(headers, ORIGIN), single_value(headers, HOST))
-    else {
+    let (Some(origin), Some(host)) = (single_value(headers, ORIGIN), single_value(headers, HOST)) else {
         return false;
     };
     let Some(start) = origin.windows(3).position(|w| w == b"://") else {
         return false; // e.g. "null"
     };
     let authority = &origin[start + 3..];
-    let end = authority
-        .iter()
-        .position(|&b| b == b'/')
-        .unwrap_or(authority.len());
+    let end = authority.iter().position(|&b| b == b'/').unwrap_or(authority.len());
     authority[..end].eq_ignore_ascii_case(host)
 }
 
@@ -142,10 +128,7 @@ pub(crate) fn origin_matches_host(request: &Request) -> bool {
 /// which is not an error: the response then names no subprotocol.
 pub(crate) fn select_subprotocol<'s>(request: &Request, server: &'s [String]) -> Option<&'s str> {
     let offered = || list_elements(request.headers(), SEC_WEBSOCKET_PROTOCOL);
-    server
-        .iter()
-        .find(|ours| offered().any(|theirs| theirs == ours.as_bytes()))
-        .map(String::as_str)
+    server.iter().find(|ours| offered().any(|theirs| theirs == ours.as_bytes())).map(String::as_str)
 }
 
 /// Builds the client's upgrade request (RFC 6455 §4.1). `extra` may carry a
@@ -169,11 +152,7 @@ pub(crate) fn build_request(
     push_header(&mut out, "Sec-WebSocket-Key", key.as_bytes());
     out.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n");
     if !subprotocols.is_empty() {
-        push_header(
-            &mut out,
-            "Sec-WebSocket-Protocol",
-            subprotocols.join(", ").as_bytes(),
-        );
+        push_header(&mut out, "Sec-WebSocket-Protocol", subprotocols.join(", ").as_bytes());
     }
     if let Some(extensions) = extensions {
         push_header(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes());
@@ -202,10 +181,7 @@ pub(crate) fn push_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits {
-        max_size: 8192,
-        max_headers: 64,
-    };
+    const LIMITS: HeadLimits = HeadLimits { max_size: 8192, max_headers: 64 };
 
     /// The client handshake of RFC 6455 §1.2 (without the optional fields).
     const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
@@ -240,33 +216,21 @@ mod tests {
         assert_eq!(request.uri().path(), "/chat");
         assert_eq!(request.version(), Version::HTTP_11);
         assert_eq!(request.headers()[HOST], "server.example.com");
-        assert_eq!(
-            validate_request(&request).unwrap(),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-        assert_eq!(
-            select_subprotocol(&request, &["superchat".into(), "chat".into()]),
-            Some("superchat")
-        );
+        assert_eq!(validate_request(&request).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(select_subprotocol(&request, &["superchat".into(), "chat".into()]), Some("superchat"));
     }
 
     #[test]
     fn partial_complete_and_limits() {
         for cut in [0, 1, 10, RFC_REQUEST.len() - 1] {
-            assert_eq!(
-                parse_request(&RFC_REQUEST.as_bytes()[..cut], LIMITS).map(|p| p.consumed()),
-                Ok(None)
-            );
+            assert_eq!(parse_request(&RFC_REQUEST.as_bytes()[..cut], LIMITS).map(|p| p.consumed()), Ok(None));
         }
         let with_frame = [RFC_REQUEST.as_bytes(), b"\x81\x85"].concat();
         match parse_request(&with_frame, LIMITS) {
             Ok(Parsed::Complete(_, len)) => assert_eq!(len, RFC_REQUEST.len()),
             other => panic!("{other:?}"),
         }
-        let small = HeadLimits {
-            max_size: 64,
-            max_headers: 64,
-        };
+        let small = HeadLimits { max_size: 64, max_headers: 64 };
         assert_eq!(
             parse_request(&RFC_REQUEST.as_bytes()[..64], small).map(|p| p.consumed()),
             Err(HandshakeError::RequestHeadTooLarge)
@@ -275,26 +239,14 @@ mod tests {
             parse_request(RFC_REQUEST.as_bytes(), small).map(|p| p.consumed()),
             Err(HandshakeError::RequestHeadTooLarge)
         );
-        assert_eq!(
-            parse_request(&RFC_REQUEST.as_bytes()[..63], small).map(|p| p.consumed()),
-            Ok(None)
-        );
-        let few = HeadLimits {
-            max_size: 8192,
-            max_headers: 3,
-        };
+        assert_eq!(parse_request(&RFC_REQUEST.as_bytes()[..63], small).map(|p| p.consumed()), Ok(None));
+        let few = HeadLimits { max_size: 8192, max_headers: 3 };
         assert_eq!(
             parse_request(RFC_REQUEST.as_bytes(), few).map(|p| p.consumed()),
             Err(HandshakeError::TooManyRequestHeaders)
         );
-        let huge = HeadLimits {
-            max_size: 8192,
-            max_headers: usize::MAX,
-        };
-        assert!(matches!(
-            parse_request(RFC_REQUEST.as_bytes(), huge),
-            Ok(Parsed::Complete(..))
-        ));
+        let huge = HeadLimits { max_size: 8192, max_headers: usize::MAX };
+        assert!(matches!(parse_request(RFC_REQUEST.as_bytes(), huge), Ok(Parsed::Complete(..))));
     }
 
     #[test]
@@ -336,11 +288,7 @@ mod tests {
             ("Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Version: 8\r\n", UnsupportedVersion),
             ("Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Version: 13, 8\r\n", UnsupportedVersion),
             ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", InvalidKey),
-            (
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
-                "Sec-WebSocket-Key: c2hvcnQ=\r\n",
-                InvalidKey,
-            ),
+            ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "Sec-WebSocket-Key: c2hvcnQ=\r\n", InvalidKey),
             (
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
@@ -363,10 +311,7 @@ mod tests {
             ("Connection: Upgrade", "Connection: keep-alive, Upgrade"),
             ("Connection: Upgrade", "Connection: upgrade"),
             ("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version:  13 "),
-            (
-                "Upgrade: websocket\r\n",
-                "Upgrade: websocket\r\nContent-Length: 0\r\n",
-            ),
+            ("Upgrade: websocket\r\n", "Upgrade: websocket\r\nContent-Length: 0\r\n"),
             ("HTTP/1.1\r\n", "HTTP/1.1\n"),
         ];
         for (from, to) in table {
@@ -397,11 +342,7 @@ mod tests {
             if let Some(origin) = origin {
                 headers.insert(ORIGIN, HeaderValue::from_str(origin).unwrap());
             }
-            assert_eq!(
-                origin_matches_host(&request),
-                *allowed,
-                "{origin:?} vs {host}"
-            );
+            assert_eq!(origin_matches_host(&request), *allowed, "{origin:?} vs {host}");
         }
     }
 
@@ -444,18 +385,9 @@ mod tests {
         extra.append("x-token", HeaderValue::from_static("b"));
         let bytes = build_request(&url, "k", &["chat".into(), "superchat".into()], None, &extra);
         let text = String::from_utf8(bytes).unwrap();
-        assert!(
-            text.starts_with("GET / HTTP/1.1\r\nHost: [::1]\r\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\r\nSec-WebSocket-Protocol: chat, superchat\r\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\r\norigin: http://example.com\r\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("GET / HTTP/1.1\r\nHost: [::1]\r\n"), "{text}");
+        assert!(text.contains("\r\nSec-WebSocket-Protocol: chat, superchat\r\n"), "{text}");
+        assert!(text.contains("\r\norigin: http://example.com\r\n"), "{text}");
         assert!(text.contains("\r\nx-token: a\r\nx-token: b\r\n"), "{text}");
 
         extra.insert(HOST, HeaderValue::from_static("virtual.example"));
@@ -473,10 +405,7 @@ mod tests {
             Ok(Parsed::Complete(request, _)) => request,
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            validate_request(&request).unwrap(),
-            accept_key::accept_key(key.as_bytes())
-        );
+        assert_eq!(validate_request(&request).unwrap(), accept_key::accept_key(key.as_bytes()));
         assert!(origin_matches_host(&request));
     }
 }

@@ -1,9 +1,7 @@
 //! The upgrade response: built by the server (RFC 6455 §4.2.2), parsed and
 //! validated by the client (RFC 6455 §4.1). Pure: no I/O.
 
-use http::header::{
-    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
-};
+use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 #[cfg(feature = "hyper")]
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 #[cfg(feature = "hyper")]
@@ -25,9 +23,7 @@ pub(crate) fn build_accept_response(
     extra: &HeaderMap,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
-    out.extend_from_slice(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
-    );
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     push_header(&mut out, "Sec-WebSocket-Accept", accept.as_bytes());
     if let Some(protocol) = subprotocol {
         push_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
@@ -134,10 +130,7 @@ pub(crate) fn error_response(err: HandshakeError) -> http::Response<String> {
 
 /// Parses a response head from the start of `buf`, like
 /// [`parse_request`](super::request::parse_request) does for requests.
-pub(crate) fn parse_response(
-    buf: &[u8],
-    limits: HeadLimits,
-) -> Result<Parsed<Response>, HandshakeError> {
+pub(crate) fn parse_response(buf: &[u8], limits: HeadLimits) -> Result<Parsed<Response>, HandshakeError> {
     const ERRORS: HeadErrors = HeadErrors {
         too_large: HandshakeError::ResponseHeadTooLarge,
         too_many_headers: HandshakeError::TooManyResponseHeaders,
@@ -157,15 +150,9 @@ fn to_response(res: &httparse::Response<'_, '_>) -> Result<Response, HandshakeEr
         return Err(HandshakeError::MalformedResponse);
     };
     let mut response = Response::new(());
-    *response.status_mut() =
-        StatusCode::from_u16(code).map_err(|_| HandshakeError::MalformedResponse)?;
-    *response.version_mut() = if version == 0 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    *response.headers_mut() =
-        to_header_map(res.headers).ok_or(HandshakeError::MalformedResponse)?;
+    *response.status_mut() = StatusCode::from_u16(code).map_err(|_| HandshakeError::MalformedResponse)?;
+    *response.version_mut() = if version == 0 { Version::HTTP_10 } else { Version::HTTP_11 };
+    *response.headers_mut() = to_header_map(res.headers).ok_or(HandshakeError::MalformedResponse)?;
     Ok(response)
 }
 
@@ -217,10 +204,7 @@ pub(crate) fn validate_response(
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits {
-        max_size: 8192,
-        max_headers: 64,
-    };
+    const LIMITS: HeadLimits = HeadLimits { max_size: 8192, max_headers: 64 };
 
     /// The server handshake of RFC 6455 §1.3.
     const RFC_RESPONSE: &str = "HTTP/1.1 101 Switching Protocols\r\n\
@@ -248,19 +232,13 @@ mod tests {
     fn builds_the_rfc_example() {
         let bytes = build_accept_response(ACCEPT, Some("chat"), None, &HeaderMap::new());
         assert_eq!(String::from_utf8(bytes.clone()).unwrap(), RFC_RESPONSE);
-        assert_eq!(
-            validate_response(&parse(RFC_RESPONSE), ACCEPT, &offered(), false),
-            Ok(())
-        );
+        assert_eq!(validate_response(&parse(RFC_RESPONSE), ACCEPT, &offered(), false), Ok(()));
 
         let mut extra = HeaderMap::new();
         extra.insert("x-server", "silverback".parse().unwrap());
         let bytes = build_accept_response(ACCEPT, None, None, &extra);
         let text = String::from_utf8(bytes).unwrap();
-        assert!(
-            text.ends_with("=\r\nx-server: silverback\r\n\r\n"),
-            "{text}"
-        );
+        assert!(text.ends_with("=\r\nx-server: silverback\r\n\r\n"), "{text}");
         assert!(!text.contains("Sec-WebSocket-Protocol"), "{text}");
     }
 
@@ -271,26 +249,14 @@ mod tests {
             (MalformedRequest, "HTTP/1.1 400 Bad Request\r\n", &[]),
             (MissingUpgrade, "HTTP/1.1 400 Bad Request\r\n", &[]),
             (OriginRejected, "HTTP/1.1 403 Forbidden\r\n", &[]),
-            (
-                MethodNotAllowed,
-                "HTTP/1.1 405 Method Not Allowed\r\n",
-                &["Allow: GET\r\n"],
-            ),
+            (MethodNotAllowed, "HTTP/1.1 405 Method Not Allowed\r\n", &["Allow: GET\r\n"]),
             (
                 UnsupportedVersion,
                 "HTTP/1.1 426 Upgrade Required\r\n",
                 &["Sec-WebSocket-Version: 13\r\n", "Upgrade: websocket\r\n"],
             ),
-            (
-                RequestHeadTooLarge,
-                "HTTP/1.1 431 Request Header Fields Too Large\r\n",
-                &[],
-            ),
-            (
-                HttpVersionNotSupported,
-                "HTTP/1.1 505 HTTP Version Not Supported\r\n",
-                &[],
-            ),
+            (RequestHeadTooLarge, "HTTP/1.1 431 Request Header Fields Too Large\r\n", &[]),
+            (HttpVersionNotSupported, "HTTP/1.1 505 HTTP Version Not Supported\r\n", &[]),
         ];
         for (err, status_line, fields) in table {
             let bytes = build_error_response(*err).unwrap();
@@ -327,11 +293,8 @@ mod tests {
             assert_eq!(Some(response.status()), err.status());
             let (head, body) = raw.split_once("\r\n\r\n").unwrap();
             assert_eq!(response.body(), body);
-            let fields: Vec<String> = response
-                .headers()
-                .iter()
-                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
-                .collect();
+            let fields: Vec<String> =
+                response.headers().iter().map(|(name, value)| format!("{name}: {}", value.to_str().unwrap())).collect();
             let raw_fields: Vec<String> = head.lines().skip(1).map(str::to_ascii_lowercase).collect();
             let fields: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
             assert_eq!(fields, raw_fields, "{err:?}");
@@ -344,22 +307,15 @@ mod tests {
     fn http_accept_response_matches_the_raw_one() {
         let mut extra = HeaderMap::new();
         extra.insert("x-server", "silverback".parse().unwrap());
-        let response =
-            accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra).unwrap();
+        let response = accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra).unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
         let raw = build_accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra);
         let raw = String::from_utf8(raw).unwrap();
         let raw_fields: Vec<&str> = raw.lines().skip(1).filter(|l| !l.is_empty()).collect();
-        let fields: Vec<String> = response
-            .headers()
-            .iter()
-            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
-            .collect();
+        let fields: Vec<String> =
+            response.headers().iter().map(|(name, value)| format!("{name}: {}", value.to_str().unwrap())).collect();
         let lower = |v: Vec<String>| v.into_iter().map(|f| f.to_ascii_lowercase()).collect::<Vec<_>>();
-        assert_eq!(
-            lower(fields),
-            lower(raw_fields.into_iter().map(String::from).collect())
-        );
+        assert_eq!(lower(fields), lower(raw_fields.into_iter().map(String::from).collect()));
         assert!(response.body().is_empty());
         assert_eq!(
             accept_response(ACCEPT, Some("bad\nname"), None, &extra).map(|_| ()),
@@ -370,32 +326,19 @@ mod tests {
     #[test]
     fn partial_complete_and_limits() {
         for cut in [0, 5, RFC_RESPONSE.len() - 1] {
-            assert_eq!(
-                parse_response(&RFC_RESPONSE.as_bytes()[..cut], LIMITS).map(|p| p.consumed()),
-                Ok(None)
-            );
+            assert_eq!(parse_response(&RFC_RESPONSE.as_bytes()[..cut], LIMITS).map(|p| p.consumed()), Ok(None));
         }
-        let small = HeadLimits {
-            max_size: 32,
-            max_headers: 64,
-        };
+        let small = HeadLimits { max_size: 32, max_headers: 64 };
         assert_eq!(
             parse_response(RFC_RESPONSE.as_bytes(), small).map(|p| p.consumed()),
             Err(HandshakeError::ResponseHeadTooLarge)
         );
-        let few = HeadLimits {
-            max_size: 8192,
-            max_headers: 2,
-        };
+        let few = HeadLimits { max_size: 8192, max_headers: 2 };
         assert_eq!(
             parse_response(RFC_RESPONSE.as_bytes(), few).map(|p| p.consumed()),
             Err(HandshakeError::TooManyResponseHeaders)
         );
-        for bad in [
-            "HTTP/1.1 abc OK\r\n\r\n",
-            "HTTP/2 101\r\n\r\n",
-            "SSH-2.0-OpenSSH\r\n\r\n",
-        ] {
+        for bad in ["HTTP/1.1 abc OK\r\n\r\n", "HTTP/2 101\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n"] {
             assert_eq!(
                 parse_response(bad.as_bytes(), LIMITS).map(|p| p.consumed()),
                 Err(HandshakeError::MalformedResponse),
@@ -408,57 +351,17 @@ mod tests {
     fn validation_follows_rfc6455_4_1() {
         use HandshakeError::*;
         let table: &[(&str, &str, HandshakeError)] = &[
-            (
-                "101 Switching Protocols",
-                "404 Not Found",
-                UnexpectedStatus(StatusCode::NOT_FOUND),
-            ),
-            (
-                "101 Switching Protocols",
-                "200 OK",
-                UnexpectedStatus(StatusCode::OK),
-            ),
+            ("101 Switching Protocols", "404 Not Found", UnexpectedStatus(StatusCode::NOT_FOUND)),
+            ("101 Switching Protocols", "200 OK", UnexpectedStatus(StatusCode::OK)),
             ("Upgrade: websocket\r\n", "", ResponseMissingUpgrade),
-            (
-                "Upgrade: websocket\r\n",
-                "Upgrade: h2c\r\n",
-                ResponseMissingUpgrade,
-            ),
-            (
-                "Connection: Upgrade\r\n",
-                "",
-                ResponseMissingConnectionUpgrade,
-            ),
-            (
-                "Connection: Upgrade\r\n",
-                "Connection: close\r\n",
-                ResponseMissingConnectionUpgrade,
-            ),
-            (
-                "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
-                "s3pPLMBiTxaQ9kYGzzhZRbK+xOp=",
-                InvalidAcceptKey,
-            ),
-            (
-                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
-                "",
-                InvalidAcceptKey,
-            ),
-            (
-                "Protocol: chat\r\n",
-                "Protocol: mqtt\r\n",
-                UnofferedSubprotocol,
-            ),
-            (
-                "Protocol: chat\r\n",
-                "Protocol: chat, superchat\r\n",
-                UnofferedSubprotocol,
-            ),
-            (
-                "Protocol: chat\r\n",
-                "Protocol: Chat\r\n",
-                UnofferedSubprotocol,
-            ),
+            ("Upgrade: websocket\r\n", "Upgrade: h2c\r\n", ResponseMissingUpgrade),
+            ("Connection: Upgrade\r\n", "", ResponseMissingConnectionUpgrade),
+            ("Connection: Upgrade\r\n", "Connection: close\r\n", ResponseMissingConnectionUpgrade),
+            ("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "s3pPLMBiTxaQ9kYGzzhZRbK+xOp=", InvalidAcceptKey),
+            ("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", "", InvalidAcceptKey),
+            ("Protocol: chat\r\n", "Protocol: mqtt\r\n", UnofferedSubprotocol),
+            ("Protocol: chat\r\n", "Protocol: chat, superchat\r\n", UnofferedSubprotocol),
+            ("Protocol: chat\r\n", "Protocol: Chat\r\n", UnofferedSubprotocol),
             (
                 "Protocol: chat\r\n",
                 "Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
@@ -467,17 +370,10 @@ mod tests {
         ];
         for (from, to, err) in table {
             let head = RFC_RESPONSE.replacen(from, to, 1);
-            assert_eq!(
-                validate_response(&parse(&head), ACCEPT, &offered(), false),
-                Err(*err),
-                "{head}"
-            );
+            assert_eq!(validate_response(&parse(&head), ACCEPT, &offered(), false), Err(*err), "{head}");
         }
         // No subprotocol offered: any answer naming one fails.
-        assert_eq!(
-            validate_response(&parse(RFC_RESPONSE), ACCEPT, &[], false),
-            Err(UnofferedSubprotocol)
-        );
+        assert_eq!(validate_response(&parse(RFC_RESPONSE), ACCEPT, &[], false), Err(UnofferedSubprotocol));
     }
 
     #[test]
@@ -486,22 +382,12 @@ mod tests {
             ("Upgrade: websocket", "Upgrade: WebSocket"),
             ("Connection: Upgrade", "Connection: keep-alive, upgrade"),
             ("Sec-WebSocket-Protocol: chat\r\n", ""),
-            (
-                "Sec-WebSocket-Protocol: chat\r\n",
-                "Sec-WebSocket-Protocol: superchat\r\n",
-            ),
-            (
-                "Sec-WebSocket-Protocol: chat\r\n",
-                "Sec-WebSocket-Extensions:\r\n",
-            ),
+            ("Sec-WebSocket-Protocol: chat\r\n", "Sec-WebSocket-Protocol: superchat\r\n"),
+            ("Sec-WebSocket-Protocol: chat\r\n", "Sec-WebSocket-Extensions:\r\n"),
         ];
         for (from, to) in table {
             let head = RFC_RESPONSE.replacen(from, to, 1);
-            assert_eq!(
-                validate_response(&parse(&head), ACCEPT, &offered(), false),
-                Ok(()),
-                "{head}"
-            );
+            assert_eq!(validate_response(&parse(&head), ACCEPT, &offered(), false), Ok(()), "{head}");
         }
     }
 }

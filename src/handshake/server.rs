@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
-    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL,
+    SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -282,10 +282,7 @@ impl Upgrader {
     /// case-insensitively), and accepts requests without `Origin`
     /// (non-browser clients).
     #[must_use]
-    pub fn check_origin(
-        mut self,
-        check: impl Fn(&Request) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn check_origin(mut self, check: impl Fn(&Request) -> bool + Send + Sync + 'static) -> Self {
         self.origin = OriginPolicy::Check(Arc::new(check));
         self
     }
@@ -333,10 +330,7 @@ impl Upgrader {
     /// # drop(upgrader);
     /// ```
     #[must_use]
-    pub fn check_request(
-        mut self,
-        check: impl Fn(&Request) -> Result<(), Rejection> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn check_request(mut self, check: impl Fn(&Request) -> Result<(), Rejection> + Send + Sync + 'static) -> Self {
         self.check = Some(RequestCheck(Arc::new(check)));
         self
     }
@@ -452,8 +446,7 @@ impl Upgrader {
                         io.flush().await
                     })
                     .await??;
-                    let ws =
-                        extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
+                    let ws = extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
                     return Ok((ws, request));
                 }
                 Err(refused) => refused,
@@ -476,10 +469,7 @@ impl Upgrader {
     where
         S: AsyncRead + Unpin,
     {
-        let limits = HeadLimits {
-            max_size: self.max_head_size,
-            max_headers: self.max_headers,
-        };
+        let limits = HeadLimits { max_size: self.max_head_size, max_headers: self.max_headers };
         read_head(io, self.max_head_size, |buf| parse_request(buf, limits)).await
     }
 
@@ -503,12 +493,7 @@ impl Upgrader {
         }
         let subprotocol = select_subprotocol(request, &self.extra.subprotocols);
         let (extensions, agreed) = extensions::server_answer(&self.conn_config(), request.headers())?;
-        Ok(Answer {
-            accept,
-            subprotocol,
-            extensions,
-            agreed,
-        })
+        Ok(Answer { accept, subprotocol, extensions, agreed })
     }
 
     /// Fails if a header or subprotocol given to the builder was invalid.

@@ -83,21 +83,13 @@ macro_rules! delegate {
 }
 
 impl AsyncRead for MaybeTlsStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         delegate!(self, io => io.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for MaybeTlsStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         delegate!(self, io => io.poll_write(cx, buf))
     }
 
@@ -174,11 +166,8 @@ pub(crate) fn force_alpn(config: TlsConfig) -> TlsConfig {
 /// the `rustls::Error`.
 #[cfg(feature = "rustls")]
 pub(crate) async fn wrap(tcp: TcpStream, host: &str, config: TlsConfig) -> Result<MaybeTlsStream> {
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|_| HandshakeError::InvalidUrl)?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| HandshakeError::InvalidUrl)?;
+    let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
     Ok(MaybeTlsStream::Rustls(Box::new(tls)))
 }
 
@@ -223,17 +212,12 @@ mod roots {
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                let why = found
-                    .errors
-                    .first()
-                    .map_or_else(String::new, |e| format!(": {e}"));
+                let why = found.errors.first().map_or_else(String::new, |e| format!(": {e}"));
                 let message = format!("no native root certificates found{why}");
                 return Err(std::io::Error::new(std::io::ErrorKind::NotFound, message).into());
             }
         }
-        let mut config = super::builder()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut config = super::builder()?.with_root_certificates(roots).with_no_client_auth();
         config.alpn_protocols = vec![super::ALPN_HTTP11.to_vec()];
         Ok(DEFAULT.get_or_init(|| Arc::new(config)).clone())
     }
@@ -253,28 +237,17 @@ mod tests {
     use super::*;
 
     fn empty_config(alpn: &[&[u8]]) -> TlsConfig {
-        let mut config = builder()
-            .unwrap()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
+        let mut config =
+            builder().unwrap().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
     }
 
     #[test]
     fn alpn_is_forced_to_http11() {
-        for alpn in [
-            &[][..],
-            &[&b"h2"[..]],
-            &[b"h2", b"http/1.1"],
-            &[b"http/1.1", b"h2"],
-        ] {
+        for alpn in [&[][..], &[&b"h2"[..]], &[b"h2", b"http/1.1"], &[b"http/1.1", b"h2"]] {
             let forced = force_alpn(empty_config(alpn));
-            assert_eq!(
-                forced.alpn_protocols,
-                vec![b"http/1.1".to_vec()],
-                "{alpn:?}"
-            );
+            assert_eq!(forced.alpn_protocols, vec![b"http/1.1".to_vec()], "{alpn:?}");
         }
         let already = empty_config(&[b"http/1.1"]);
         assert!(Arc::ptr_eq(&force_alpn(already.clone()), &already));
@@ -297,9 +270,6 @@ mod tests {
     #[cfg(not(any(feature = "rustls-webpki-roots", feature = "rustls-native-roots")))]
     #[test]
     fn without_roots_the_default_is_a_typed_error() {
-        assert!(matches!(
-            client_config(None),
-            Err(crate::Error::Handshake(HandshakeError::NoTlsRoots))
-        ));
+        assert!(matches!(client_config(None), Err(crate::Error::Handshake(HandshakeError::NoTlsRoots))));
     }
 }

@@ -38,11 +38,7 @@ impl<'a> WsUrl<'a> {
             false
         } else if scheme.eq_ignore_ascii_case("wss") {
             true
-        } else if !scheme.is_empty()
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        {
+        } else if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
             return Err(HandshakeError::UnsupportedScheme);
         } else {
             return Err(HandshakeError::InvalidUrl);
@@ -58,36 +54,20 @@ impl<'a> WsUrl<'a> {
         let (host, host_literal, port) = split_authority(authority)?;
         let port = match port {
             None | Some("") => default_port,
-            Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => {
-                match digits.parse::<u16>() {
-                    Ok(0) | Err(_) => return Err(HandshakeError::InvalidUrl),
-                    Ok(port) => port,
-                }
-            }
+            Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => match digits.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(HandshakeError::InvalidUrl),
+                Ok(port) => port,
+            },
             Some(_) => return Err(HandshakeError::InvalidUrl),
         };
 
         if !path.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
             return Err(HandshakeError::InvalidUrl);
         }
-        let target = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("/{path}")
-        };
+        let target = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
 
-        let host_header = if port == default_port {
-            host_literal.to_owned()
-        } else {
-            format!("{host_literal}:{port}")
-        };
-        Ok(WsUrl {
-            secure,
-            host,
-            port,
-            host_header,
-            target,
-        })
+        let host_header = if port == default_port { host_literal.to_owned() } else { format!("{host_literal}:{port}") };
+        Ok(WsUrl { secure, host, port, host_header, target })
     }
 }
 
@@ -106,16 +86,12 @@ impl WsUrl<'_> {
 /// Splits `host[:port]` or `[v6][:port]` into the host to connect to, the
 /// host as written, and the port text if a colon was present. Refuses user
 /// info (`@`); the proxy URL parser strips it first.
-pub(crate) fn split_authority(
-    authority: &str,
-) -> Result<(&str, &str, Option<&str>), HandshakeError> {
+pub(crate) fn split_authority(authority: &str) -> Result<(&str, &str, Option<&str>), HandshakeError> {
     if authority.contains('@') {
         return Err(HandshakeError::InvalidUrl);
     }
     if let Some(bracketed) = authority.strip_prefix('[') {
-        let (v6, after) = bracketed
-            .split_once(']')
-            .ok_or(HandshakeError::InvalidUrl)?;
+        let (v6, after) = bracketed.split_once(']').ok_or(HandshakeError::InvalidUrl)?;
         if v6.parse::<Ipv6Addr>().is_err() {
             return Err(HandshakeError::InvalidUrl);
         }
@@ -130,10 +106,7 @@ pub(crate) fn split_authority(
         Some((host, port)) => (host, Some(port)),
         None => (authority, None),
     };
-    let valid_host = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let valid_host = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if !valid_host {
         return Err(HandshakeError::InvalidUrl);
     }
@@ -148,78 +121,15 @@ mod tests {
     fn parses_valid_urls() {
         // (url, secure, host, port, Host header, target)
         let table: &[(&str, bool, &str, u16, &str, &str)] = &[
-            (
-                "ws://example.com",
-                false,
-                "example.com",
-                80,
-                "example.com",
-                "/",
-            ),
-            (
-                "ws://example.com/",
-                false,
-                "example.com",
-                80,
-                "example.com",
-                "/",
-            ),
-            (
-                "ws://example.com:80/chat",
-                false,
-                "example.com",
-                80,
-                "example.com",
-                "/chat",
-            ),
-            (
-                "ws://example.com:9001/a/b?x=1&y",
-                false,
-                "example.com",
-                9001,
-                "example.com:9001",
-                "/a/b?x=1&y",
-            ),
-            (
-                "ws://example.com?x=1",
-                false,
-                "example.com",
-                80,
-                "example.com",
-                "/?x=1",
-            ),
-            (
-                "WS://Example.COM:8080",
-                false,
-                "Example.COM",
-                8080,
-                "Example.COM:8080",
-                "/",
-            ),
-            (
-                "wss://example.com/",
-                true,
-                "example.com",
-                443,
-                "example.com",
-                "/",
-            ),
-            (
-                "wss://example.com:443/",
-                true,
-                "example.com",
-                443,
-                "example.com",
-                "/",
-            ),
-            (
-                "wss://example.com:80/",
-                true,
-                "example.com",
-                80,
-                "example.com:80",
-                "/",
-            ),
+            ("ws://example.com", false, "example.com", 80, "example.com", "/"),
+            ("ws://example.com/", false, "example.com", 80, "example.com", "/"),
+            ("ws://example.com:80/chat", false, "example.com", 80, "example.com", "/chat"),
+            ("ws://example.com:9001/a/b?x=1&y", false, "example.com", 9001, "example.com:9001", "/a/b?x=1&y"),
+            ("ws://example.com?x=1", false, "example.com", 80, "example.com", "/?x=1"),
+            ("WS://Example.COM:8080", false, "Example.COM", 8080, "Example.COM:8080", "/"),
+            ("wss://example.com/", true, "example.com", 443, "example.com", "/"),
+            ("wss://example.com:443/", true, "example.com", 443, "example.com", "/"),
+            ("wss://example.com:80/", true, "example.com", 80, "example.com:80", "/"),
             (
                 "ws://127.0.0.1:9001/runCase?case=1&agent=x",
                 false,
@@ -230,35 +140,15 @@ mod tests {
             ),
             ("ws://[::1]:9001/", false, "::1", 9001, "[::1]:9001", "/"),
             ("ws://[::1]/", false, "::1", 80, "[::1]", "/"),
-            (
-                "ws://[2001:db8::1]:80",
-                false,
-                "2001:db8::1",
-                80,
-                "[2001:db8::1]",
-                "/",
-            ),
+            ("ws://[2001:db8::1]:80", false, "2001:db8::1", 80, "[2001:db8::1]", "/"),
             ("ws://host:/p", false, "host", 80, "host", "/p"),
-            (
-                "ws://localhost/%7Euser",
-                false,
-                "localhost",
-                80,
-                "localhost",
-                "/%7Euser",
-            ),
+            ("ws://localhost/%7Euser", false, "localhost", 80, "localhost", "/%7Euser"),
         ];
         for &(url, secure, host, port, host_header, target) in table {
             let parsed = WsUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(
                 parsed,
-                WsUrl {
-                    secure,
-                    host,
-                    port,
-                    host_header: host_header.into(),
-                    target: target.into()
-                },
+                WsUrl { secure, host, port, host_header: host_header.into(), target: target.into() },
                 "{url}"
             );
         }

@@ -82,11 +82,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         *request.extensions_mut() = parts.extensions.clone();
         // The upgrade handle moves here: only one party can upgrade.
         parts.extensions.remove::<::hyper::upgrade::OnUpgrade>();
-        Ok(WebSocketUpgrade {
-            request,
-            upgrader: None,
-            on_failed_upgrade: None,
-        })
+        Ok(WebSocketUpgrade { request, upgrader: None, on_failed_upgrade: None })
     }
 }
 
@@ -124,11 +120,7 @@ impl WebSocketUpgrade {
         F: FnOnce(WebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let WebSocketUpgrade {
-            mut request,
-            upgrader,
-            on_failed_upgrade,
-        } = self;
+        let WebSocketUpgrade { mut request, upgrader, on_failed_upgrade } = self;
         let decided = match &upgrader {
             Some(upgrader) => upgrader.upgrade_hyper(&mut request),
             None => Upgrader::new().upgrade_hyper(&mut request),

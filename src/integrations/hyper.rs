@@ -77,12 +77,12 @@ use ::hyper::upgrade::{OnUpgrade, Upgraded};
 use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 
+use crate::error::{Error, Result};
 use crate::handshake::extensions;
 use crate::handshake::head::{deadline_after, within};
 use crate::handshake::response::{accept_response, error_response};
 use crate::handshake::server::Refused;
 use crate::handshake::{HandshakeError, Request, Upgrader};
-use crate::error::{Error, Result};
 use crate::{Role, WebSocketStream};
 
 /// The stream an upgraded hyper connection becomes.
@@ -134,24 +134,11 @@ impl Upgrader {
         let deadline = deadline_after(self.get_handshake_timeout());
         let config = self.conn_config();
         let future = async move {
-            let upgraded = within(deadline, on_upgrade)
-                .await?
-                .map_err(|err| Error::Io(io::Error::other(err)))?;
+            let upgraded = within(deadline, on_upgrade).await?.map_err(|err| Error::Io(io::Error::other(err)))?;
             let io = TokioIo::new(upgraded);
-            Ok(extensions::into_stream(
-                io,
-                Role::Server,
-                config,
-                BytesMut::new(),
-                agreed,
-            ))
+            Ok(extensions::into_stream(io, Role::Server, config, BytesMut::new(), agreed))
         };
-        Ok((
-            response,
-            UpgradeFuture {
-                inner: Box::pin(future),
-            },
-        ))
+        Ok((response, UpgradeFuture { inner: Box::pin(future) }))
     }
 }
 
@@ -239,10 +226,7 @@ impl From<Refused> for Refusal {
             Refused::Error(err) => error_response(err),
             Refused::Rejected(rejection) => rejection.into_response(),
         };
-        Refusal {
-            error,
-            response: Box::new(response),
-        }
+        Refusal { error, response: Box::new(response) }
     }
 }
 

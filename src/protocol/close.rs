@@ -153,8 +153,7 @@ pub fn parse_close_payload(payload: Bytes) -> Result<Option<CloseFrame>, Protoco
             if !code.is_allowed_on_wire() {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
-            let reason = Utf8Bytes::try_from(payload.slice(2..))
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            let reason = Utf8Bytes::try_from(payload.slice(2..)).map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(Some(CloseFrame { code, reason }))
         }
     }
@@ -228,22 +227,13 @@ mod tests {
     #[test]
     fn parses_close_payloads() {
         assert_eq!(parse_close_payload(Bytes::new()), Ok(None));
-        assert_eq!(
-            parse_close_payload(Bytes::from_static(b"\x03")),
-            Err(ProtocolError::InvalidClosePayload)
-        );
+        assert_eq!(parse_close_payload(Bytes::from_static(b"\x03")), Err(ProtocolError::InvalidClosePayload));
         assert_eq!(
             parse_close_payload(Bytes::from_static(b"\x03\xe8bye")),
             Ok(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))
         );
-        assert_eq!(
-            parse_close_payload(Bytes::from_static(b"\x03\xed")),
-            Err(ProtocolError::InvalidCloseCode(1005))
-        );
-        assert_eq!(
-            parse_close_payload(Bytes::from_static(b"\x03\xe8\xce\xba\xe1")),
-            Err(ProtocolError::InvalidUtf8)
-        );
+        assert_eq!(parse_close_payload(Bytes::from_static(b"\x03\xed")), Err(ProtocolError::InvalidCloseCode(1005)));
+        assert_eq!(parse_close_payload(Bytes::from_static(b"\x03\xe8\xce\xba\xe1")), Err(ProtocolError::InvalidUtf8));
     }
 
     #[test]

@@ -222,9 +222,7 @@ impl MessageDecoder {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation.into()),
             (OpCode::Continuation, Some(m)) => (m.text, m.compressed),
             // … and a new data frame must not interrupt one.
-            (OpCode::Text | OpCode::Binary, Some(_)) => {
-                return Err(ProtocolError::ExpectedContinuation.into())
-            }
+            (OpCode::Text | OpCode::Binary, Some(_)) => return Err(ProtocolError::ExpectedContinuation.into()),
             (OpCode::Text, None) => (true, rsv1),
             (OpCode::Binary, None) => (false, rsv1),
             _ => (false, false),

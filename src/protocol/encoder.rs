@@ -3,8 +3,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::CapacityError;
-use crate::protocol::{apply_mask, encode_close_payload, FrameHeader, OpCode, Role};
 use crate::protocol::Message;
+use crate::protocol::{apply_mask, encode_close_payload, FrameHeader, OpCode, Role};
 
 /// The send side of a connection: decides each frame's header, including a
 /// fresh masking key per frame for a client (RFC 6455 §5.3: "the masking key
@@ -109,10 +109,7 @@ mod tests {
     #[test]
     fn control_payloads_are_bounded() {
         let long = Message::Ping(Bytes::from(vec![0; 126]));
-        assert_eq!(
-            FrameEncoder::message_payload(long),
-            Err(CapacityError::ControlFrameTooLong { len: 126 })
-        );
+        assert_eq!(FrameEncoder::message_payload(long), Err(CapacityError::ControlFrameTooLong { len: 126 }));
         let (op, payload) = FrameEncoder::message_payload(Message::Close(None)).unwrap();
         assert_eq!((op, payload.len()), (OpCode::Close, 0));
     }

@@ -88,15 +88,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MaskedFrame => f.write_str("server frame is masked"),
             ProtocolError::ControlFrameTooLong => f.write_str("control frame longer than 125 bytes"),
             ProtocolError::FragmentedControlFrame => f.write_str("fragmented control frame"),
-            ProtocolError::UnexpectedContinuation => {
-                f.write_str("continuation frame without a message in progress")
-            }
-            ProtocolError::ExpectedContinuation => {
-                f.write_str("new data frame inside a fragmented message")
-            }
-            ProtocolError::InvalidPayloadLength => {
-                f.write_str("64-bit payload length has its top bit set")
-            }
+            ProtocolError::UnexpectedContinuation => f.write_str("continuation frame without a message in progress"),
+            ProtocolError::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
+            ProtocolError::InvalidPayloadLength => f.write_str("64-bit payload length has its top bit set"),
             ProtocolError::InvalidClosePayload => f.write_str("close payload of one byte"),
             ProtocolError::InvalidCloseCode(code) => write!(f, "close code {code} not allowed"),
             ProtocolError::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
@@ -131,7 +125,6 @@ impl fmt::Display for CapacityError {
 }
 
 impl error::Error for CapacityError {}
-
 
 impl ProtocolError {
     /// The close code a connection failed by this violation is closed with

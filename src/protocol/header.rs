@@ -15,8 +15,8 @@
 //! +-------------------------------+-------------------------------+
 //! ```
 
-use crate::protocol::ProtocolError;
 use crate::protocol::OpCode;
+use crate::protocol::ProtocolError;
 
 /// The RSV1 bit in [`FrameHeader::rsv`]: permessage-deflate's "compressed"
 /// flag (RFC 7692 §6).
@@ -89,13 +89,7 @@ impl FrameHeader {
             let at = 2 + len_bytes;
             [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]
         });
-        let header = FrameHeader {
-            fin: b0 & 0x80 != 0,
-            rsv: (b0 >> 4) & 0x07,
-            opcode,
-            mask,
-            payload_len,
-        };
+        let header = FrameHeader { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 0x07, opcode, mask, payload_len };
         Ok(Status::Complete(header, header_len))
     }
 

@@ -61,9 +61,6 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_frame_size: Self::DEFAULT_MAX_FRAME_SIZE,
-            max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
-        }
+        Limits { max_frame_size: Self::DEFAULT_MAX_FRAME_SIZE, max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE }
     }
 }

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use crate::protocol::{CloseCode, CloseFrame, OpCode};
 use crate::protocol::Utf8Bytes;
+use crate::protocol::{CloseCode, CloseFrame, OpCode};
 
 /// A WebSocket message.
 ///

@@ -138,12 +138,12 @@ mod tests {
     fn every_split_of_invalid_text_is_rejected() {
         let cases: &[&[u8]] = &[
             b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited", // surrogate
-            b"\xf4\x90\x80\x80",                                           // > U+10FFFF
-            b"\xc0\xaf",                                                   // overlong
-            b"\xe0\x80\xaf",                                               // overlong
+            b"\xf4\x90\x80\x80",                                               // > U+10FFFF
+            b"\xc0\xaf",                                                       // overlong
+            b"\xe0\x80\xaf",                                                   // overlong
             b"abc\xff",
             b"\x80",
-            b"\xce\xba\xe1",                                               // truncated at end
+            b"\xce\xba\xe1", // truncated at end
         ];
         for data in cases {
             for i in 0..=data.len() {

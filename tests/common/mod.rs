@@ -203,10 +203,7 @@ pub async fn read_bytes<R: AsyncRead + Unpin>(r: &mut R, n: usize) -> Vec<u8> {
 /// Asserts the library sends nothing more and ends its write side.
 pub async fn expect_eof<R: AsyncRead + Unpin>(r: &mut R) {
     let mut rest = Vec::new();
-    tokio::time::timeout(STEP, r.read_to_end(&mut rest))
-        .await
-        .expect("timed out waiting for EOF")
-        .expect("peer read");
+    tokio::time::timeout(STEP, r.read_to_end(&mut rest)).await.expect("timed out waiting for EOF").expect("peer read");
     assert!(rest.is_empty(), "unexpected bytes before EOF: {rest:x?}");
 }
 

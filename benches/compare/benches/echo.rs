@@ -62,76 +62,27 @@ enum Scenario {
 
 const SCENARIOS: [(Row, Scenario); 9] = [
     (
-        Row {
-            label: "100 conns × 20 B binary, 1 in flight (msgs/s)",
-            unit: Unit::MsgsPerSec,
-            deflate: false,
-        },
-        Scenario::Echo {
-            conns: 100,
-            text: false,
-            size: 20,
-            depth: 1,
-        },
+        Row { label: "100 conns × 20 B binary, 1 in flight (msgs/s)", unit: Unit::MsgsPerSec, deflate: false },
+        Scenario::Echo { conns: 100, text: false, size: 20, depth: 1 },
     ),
     (
-        Row {
-            label: "100 conns × 20 B binary, 16 in flight (msgs/s)",
-            unit: Unit::MsgsPerSec,
-            deflate: false,
-        },
-        Scenario::Echo {
-            conns: 100,
-            text: false,
-            size: 20,
-            depth: 16,
-        },
+        Row { label: "100 conns × 20 B binary, 16 in flight (msgs/s)", unit: Unit::MsgsPerSec, deflate: false },
+        Scenario::Echo { conns: 100, text: false, size: 20, depth: 16 },
     ),
     (
-        Row {
-            label: "10 conns × 16 KiB binary (MB/s)",
-            unit: Unit::MbPerSec,
-            deflate: false,
-        },
-        Scenario::Echo {
-            conns: 10,
-            text: false,
-            size: 16 * KIB,
-            depth: 1,
-        },
+        Row { label: "10 conns × 16 KiB binary (MB/s)", unit: Unit::MbPerSec, deflate: false },
+        Scenario::Echo { conns: 10, text: false, size: 16 * KIB, depth: 1 },
     ),
     (
-        Row {
-            label: "10 conns × 16 KiB multi-byte UTF-8 text (MB/s)",
-            unit: Unit::MbPerSec,
-            deflate: false,
-        },
-        Scenario::Echo {
-            conns: 10,
-            text: true,
-            size: 16 * KIB,
-            depth: 1,
-        },
+        Row { label: "10 conns × 16 KiB multi-byte UTF-8 text (MB/s)", unit: Unit::MbPerSec, deflate: false },
+        Scenario::Echo { conns: 10, text: true, size: 16 * KIB, depth: 1 },
     ),
     (
-        Row {
-            label: "1 conn × 1 MiB binary (MB/s)",
-            unit: Unit::MbPerSec,
-            deflate: false,
-        },
-        Scenario::Echo {
-            conns: 1,
-            text: false,
-            size: KIB * KIB,
-            depth: 1,
-        },
+        Row { label: "1 conn × 1 MiB binary (MB/s)", unit: Unit::MbPerSec, deflate: false },
+        Scenario::Echo { conns: 1, text: false, size: KIB * KIB, depth: 1 },
     ),
     (
-        Row {
-            label: "server RSS per idle upgraded conn (KB, lower is better)",
-            unit: Unit::KbPerConn,
-            deflate: false,
-        },
+        Row { label: "server RSS per idle upgraded conn (KB, lower is better)", unit: Unit::KbPerConn, deflate: false },
         Scenario::RssIdle,
     ),
     (
@@ -143,11 +94,7 @@ const SCENARIOS: [(Row, Scenario); 9] = [
         Scenario::RssAfterEcho,
     ),
     (
-        Row {
-            label: "handshakes/s (connect + upgrade + close, 16 connectors)",
-            unit: Unit::PerSec,
-            deflate: false,
-        },
+        Row { label: "handshakes/s (connect + upgrade + close, 16 connectors)", unit: Unit::PerSec, deflate: false },
         Scenario::Handshakes { connectors: 16 },
     ),
     (
@@ -156,11 +103,7 @@ const SCENARIOS: [(Row, Scenario); 9] = [
             unit: Unit::MbPerSec,
             deflate: true,
         },
-        Scenario::Deflate {
-            conns: 10,
-            size: 16 * KIB,
-            depth: 1,
-        },
+        Scenario::Deflate { conns: 10, size: 16 * KIB, depth: 1 },
     ),
 ];
 
@@ -191,27 +134,15 @@ impl Settings {
         let env_f64 = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
         let secs = env_f64("SB_BENCH_SECS").unwrap_or(if full { 6.0 } else { 0.2 });
         let warmup = env_f64("SB_BENCH_WARMUP").unwrap_or(if full { 0.3 } else { 0.05 });
-        let env_usize = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse::<usize>().ok())
-        };
+        let env_usize = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
         let rss_conns = env_usize("SB_BENCH_RSS_CONNS").unwrap_or(if full { 2000 } else { 100 });
-        let rounds = env_usize("SB_BENCH_ROUNDS")
-            .unwrap_or(if full { 6 } else { 1 })
-            .max(1);
+        let rounds = env_usize("SB_BENCH_ROUNDS").unwrap_or(if full { 6 } else { 1 }).max(1);
         let kinds = match std::env::var("SB_BENCH_ONLY") {
-            Ok(only) => Kind::ALL
-                .into_iter()
-                .filter(|k| only.split(',').any(|f| k.matches(f)))
-                .collect(),
+            Ok(only) => Kind::ALL.into_iter().filter(|k| only.split(',').any(|f| k.matches(f))).collect(),
             Err(_) => Kind::ALL.to_vec(),
         };
         let rows = match std::env::var("SB_BENCH_ROWS") {
-            Ok(rows) => rows
-                .split(',')
-                .filter_map(|r| r.trim().parse().ok())
-                .collect(),
+            Ok(rows) => rows.split(',').filter_map(|r| r.trim().parse().ok()).collect(),
             Err(_) => (1..=8).collect(),
         };
         Settings {
@@ -236,10 +167,7 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(
-        kind: Kind,
-        cores: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
-    ) -> std::io::Result<Server> {
+    fn spawn(kind: Kind, cores: Option<(core_affinity::CoreId, core_affinity::CoreId)>) -> std::io::Result<Server> {
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.env("SB_ECHO_SERVER", kind.name())
             .env("SB_ECHO_ADDR", "127.0.0.1:0")
@@ -258,23 +186,12 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(std::io::Error::other(format!(
-                    "{} server did not start",
-                    kind.name()
-                )));
+                return Err(std::io::Error::other(format!("{} server did not start", kind.name())));
             }
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let cores = cores.map(|(s, c)| (s.id, c.id));
-        Ok(Server {
-            target: Target {
-                kind,
-                addr,
-                pid: child.id(),
-                cores,
-            },
-            child,
-        })
+        Ok(Server { target: Target { kind, addr, pid: child.id(), cores }, child })
     }
 }
 
@@ -288,12 +205,9 @@ impl Drop for Server {
 
 fn main() {
     if let Ok(name) = std::env::var("SB_ECHO_SERVER") {
-        let kind =
-            Kind::from_name(&name).unwrap_or_else(|| panic!("unknown SB_ECHO_SERVER {name:?}"));
+        let kind = Kind::from_name(&name).unwrap_or_else(|| panic!("unknown SB_ECHO_SERVER {name:?}"));
         let addr = std::env::var("SB_ECHO_ADDR").unwrap_or_else(|_| "127.0.0.1:0".to_owned());
-        let core = std::env::var("SB_ECHO_CORE")
-            .ok()
-            .and_then(|c| c.parse().ok());
+        let core = std::env::var("SB_ECHO_CORE").ok().and_then(|c| c.parse().ok());
         servers::run(kind, &addr, core.map(|id| core_affinity::CoreId { id }));
     }
     let args: Vec<String> = std::env::args().collect();
@@ -305,20 +219,13 @@ fn main() {
     let mut settings = Settings::from_env(&args);
     if settings.kinds.is_empty() {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-        eprintln!(
-            "SB_BENCH_ONLY selects no server; names: {}",
-            names.join(", ")
-        );
+        eprintln!("SB_BENCH_ONLY selects no server; names: {}", names.join(", "));
         std::process::exit(2);
     }
     // Start only the servers some selected row measures.
-    let measured_rows: Vec<Row> = (0..SCENARIOS.len())
-        .filter(|&i| settings.selected(i))
-        .map(|i| SCENARIOS[i].0)
-        .collect();
-    settings
-        .kinds
-        .retain(|&kind| measured_rows.iter().any(|row| row.applies(kind)));
+    let measured_rows: Vec<Row> =
+        (0..SCENARIOS.len()).filter(|&i| settings.selected(i)).map(|i| SCENARIOS[i].0).collect();
+    settings.kinds.retain(|&kind| measured_rows.iter().any(|row| row.applies(kind)));
     if settings.kinds.is_empty() {
         eprintln!("no server selected by SB_BENCH_ONLY is measured in the rows of SB_BENCH_ROWS");
         std::process::exit(2);
@@ -334,17 +241,12 @@ fn main() {
     let servers: Vec<Server> = settings
         .kinds
         .iter()
-        .map(|&kind| {
-            Server::spawn(kind, pinning).unwrap_or_else(|e| panic!("{}: {e}", kind.name()))
-        })
+        .map(|&kind| Server::spawn(kind, pinning).unwrap_or_else(|e| panic!("{}: {e}", kind.name())))
         .collect();
     if let Some((_, client)) = pinning {
         core_affinity::set_for_current(client);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let results = rt.block_on(run_all(&servers, &settings));
     drop(servers);
 
@@ -371,10 +273,7 @@ async fn run_all(servers: &[Server], settings: &Settings) -> Results {
     let mut results = Results::default();
     let selected = |i: usize| settings.selected(i);
     let rss_row = SCENARIOS[5].0;
-    for server in servers
-        .iter()
-        .filter(|s| selected(5) && rss_row.applies(s.target.kind))
-    {
+    for server in servers.iter().filter(|s| selected(5) && rss_row.applies(s.target.kind)) {
         let (idle, used) = loadgen::idle_rss(server.target, settings.rss_conns).await;
         progress(&SCENARIOS[5].0, server.target.kind, &idle);
         progress(&SCENARIOS[6].0, server.target.kind, &used);
@@ -382,10 +281,7 @@ async fn run_all(servers: &[Server], settings: &Settings) -> Results {
         results.insert(6, server.target.kind, used);
     }
     for (i, (row, scenario)) in SCENARIOS.iter().enumerate().filter(|(i, _)| selected(*i)) {
-        let servers: Vec<&Server> = servers
-            .iter()
-            .filter(|s| row.applies(s.target.kind))
-            .collect();
+        let servers: Vec<&Server> = servers.iter().filter(|s| row.applies(s.target.kind)).collect();
         let mut rounds: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
         for round in 0..settings.rounds {
             // Each round starts one server further on, so that no server
@@ -393,8 +289,7 @@ async fn run_all(servers: &[Server], settings: &Settings) -> Results {
             // point of a round.
             for k in 0..servers.len() {
                 let at = (round + k) % servers.len();
-                let Some(sample) = measure(servers[at].target, *row, *scenario, settings.timing).await
-                else {
+                let Some(sample) = measure(servers[at].target, *row, *scenario, settings.timing).await else {
                     continue;
                 };
                 rounds[at].push(sample);
@@ -416,17 +311,9 @@ async fn run_all(servers: &[Server], settings: &Settings) -> Results {
 /// One round of one cell; `None` for the RSS rows, measured apart.
 async fn measure(target: Target, row: Row, scenario: Scenario, timing: Timing) -> Option<Sample> {
     Some(match scenario {
-        Scenario::Echo {
-            conns,
-            text,
-            size,
-            depth,
-        } => {
-            let (opcode, payload) = if text {
-                (OP_TEXT, wire::non_ascii_text(size))
-            } else {
-                (OP_BINARY, vec![0x5a; size])
-            };
+        Scenario::Echo { conns, text, size, depth } => {
+            let (opcode, payload) =
+                if text { (OP_TEXT, wire::non_ascii_text(size)) } else { (OP_BINARY, vec![0x5a; size]) };
             let mut s = loadgen::throughput(target, conns, opcode, &payload, depth, timing).await;
             if row.unit == Unit::MbPerSec {
                 s.value *= size as f64 / 1e6;
@@ -434,9 +321,7 @@ async fn measure(target: Target, row: Row, scenario: Scenario, timing: Timing) -
             s
         }
         Scenario::RssIdle | Scenario::RssAfterEcho => return None,
-        Scenario::Handshakes { connectors } => {
-            loadgen::handshakes(target, connectors, timing).await
-        }
+        Scenario::Handshakes { connectors } => loadgen::handshakes(target, connectors, timing).await,
         Scenario::Deflate { conns, size, depth } => {
             let messages = deflate::Messages::new(size);
             let mut s = loadgen::deflate_throughput(target, conns, &messages, depth, timing).await;
@@ -452,10 +337,7 @@ fn progress(row: &Row, kind: Kind, s: &Sample) {
         _ => String::new(),
     };
     let trouble = if s.error_count > 0 || s.stalled > 0 {
-        format!(
-            " [stalled {}, errors {}: {:?}]",
-            s.stalled, s.error_count, s.errors
-        )
+        format!(" [stalled {}, errors {}: {:?}]", s.stalled, s.error_count, s.errors)
     } else {
         String::new()
     };
@@ -463,15 +345,8 @@ fn progress(row: &Row, kind: Kind, s: &Sample) {
         eprintln!("{:<22} {:<62} {:>14}", kind.name(), row.label, "declined");
         return;
     }
-    let spread = s
-        .spread
-        .map_or_else(String::new, |x| format!(" spread {:.0}%", x * 100.0));
-    eprintln!(
-        "{:<22} {:<62} {:>14.2}{spread}{cpu}{trouble}",
-        kind.name(),
-        row.label,
-        s.value
-    );
+    let spread = s.spread.map_or_else(String::new, |x| format!(" spread {:.0}%", x * 100.0));
+    eprintln!("{:<22} {:<62} {:>14.2}{spread}{cpu}{trouble}", kind.name(), row.label, s.value);
 }
 
 fn preamble(settings: &Settings, pinned: bool) -> String {
@@ -490,17 +365,9 @@ fn preamble(settings: &Settings, pinned: bool) -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let versions = [
-        "tokio",
-        "tokio-tungstenite",
-        "tokio-websockets",
-        "fastwebsockets",
-        "yawc",
-        "sockudo-ws",
-        "wtx",
-    ]
-    .map(|name| format!("{name} {}", locked_version(name)))
-    .join(", ");
+    let versions = ["tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets", "yawc", "sockudo-ws", "wtx"]
+        .map(|name| format!("{name} {}", locked_version(name)))
+        .join(", ");
     let compressed = match SCENARIOS.iter().position(|(row, _)| row.deflate) {
         Some(i) if settings.selected(i) => {
             let messages = deflate::Messages::new(16 * KIB);
@@ -528,8 +395,7 @@ fn preamble(settings: &Settings, pinned: bool) -> String {
 
 /// The version of `name` in Cargo.lock, or `?`.
 fn locked_version(name: &str) -> String {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
-        .unwrap_or_default();
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap_or_default();
     let needle = format!("name = \"{name}\"\n");
     lock.find(&needle)
         .and_then(|at| lock[at + needle.len()..].lines().next())

@@ -1,7 +1,7 @@
 use bytes::{Bytes, BytesMut};
 
-use super::MessageDecoder;
 use super::Event;
+use super::MessageDecoder;
 use crate::protocol::{
     apply_mask, CapacityError, CloseCode, CloseFrame, DecodeError as Error, Limits, Message, ProtocolError, Role,
 };
@@ -66,11 +66,7 @@ fn rfc_5_7_examples() {
         (Role::Server, b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec(), vec![text("Hello")]),
         (Role::Client, b"\x01\x03Hel\x80\x02lo".to_vec(), vec![text("Hello")]),
         (Role::Client, b"\x89\x05Hello".to_vec(), vec![Message::ping(&b"Hello"[..])]),
-        (
-            Role::Server,
-            b"\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec(),
-            vec![Message::pong(&b"Hello"[..])],
-        ),
+        (Role::Server, b"\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec(), vec![Message::pong(&b"Hello"[..])]),
         (Role::Client, [&b"\x82\x7E\x01\x00"[..], &[7; 256]].concat(), vec![Message::binary(vec![7; 256])]),
         (
             Role::Client,
@@ -209,7 +205,12 @@ fn large_frames_arriving_in_pieces_decode_intact() {
             got = Some(msg);
             break;
         }
-        assert!(buf.capacity() <= 4 * buf.len() + 2 * super::EXACT_RESERVE_MAX, "cap {} len {}", buf.capacity(), buf.len());
+        assert!(
+            buf.capacity() <= 4 * buf.len() + 2 * super::EXACT_RESERVE_MAX,
+            "cap {} len {}",
+            buf.capacity(),
+            buf.len()
+        );
     }
     assert_eq!(got, Some(Message::binary(payload)));
 }
@@ -346,8 +347,9 @@ fn streaming_applies_the_frame_limit_not_the_message_limit() {
 
 #[test]
 fn streaming_control_frames_arrive_between_fragments() {
-    let wire = [masked(0x01, b"Hel"), masked(0x89, b"p"), masked(0x00, b"l"), masked(0x88, b"\x03\xe8"), masked(0x80, b"o")]
-        .concat();
+    let wire =
+        [masked(0x01, b"Hel"), masked(0x89, b"p"), masked(0x00, b"l"), masked(0x88, b"\x03\xe8"), masked(0x80, b"o")]
+            .concat();
     let mut dec = MessageDecoder::new(Role::Server, Limits::default());
     let close = Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")));
     let expected = vec![

@@ -117,19 +117,15 @@ fn header_len(frame: &[u8]) -> usize {
 /// Different `seed`s give different records of the same shape.
 pub fn json_text(len: usize, seed: u64) -> Vec<u8> {
     const FIRST: [&str; 16] = [
-        "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Dennis",
-        "Frances", "John", "Radia", "Leslie", "Niklaus", "Sophie", "Tony",
+        "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Dennis", "Frances", "John", "Radia",
+        "Leslie", "Niklaus", "Sophie", "Tony",
     ];
     const LAST: [&str; 16] = [
-        "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson",
-        "Ritchie", "Allen", "Backus", "Perlman", "Lamport", "Wirth", "Wilson", "Hoare",
+        "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Ritchie", "Allen",
+        "Backus", "Perlman", "Lamport", "Wirth", "Wilson", "Hoare",
     ];
-    const CITIES: [&str; 8] = [
-        "Zurich", "Lisbon", "Osaka", "Toronto", "Nairobi", "Oslo", "Lima", "Dublin",
-    ];
-    const TAGS: [&str; 8] = [
-        "admin", "beta", "staff", "trial", "vip", "new", "legacy", "mobile",
-    ];
+    const CITIES: [&str; 8] = ["Zurich", "Lisbon", "Osaka", "Toronto", "Nairobi", "Oslo", "Lima", "Dublin"];
+    const TAGS: [&str; 8] = ["admin", "beta", "staff", "trial", "vip", "new", "legacy", "mobile"];
     // splitmix64: well mixed from the first output on, whatever the seed.
     let mut state = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
     let mut next = move || {
@@ -203,9 +199,7 @@ pub struct Agreed {
 pub fn agreed(head: &str) -> io::Result<Option<Agreed>> {
     let values = head.lines().filter_map(|line| {
         let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("sec-websocket-extensions")
-            .then(|| value.trim())
+        name.trim().eq_ignore_ascii_case("sec-websocket-extensions").then(|| value.trim())
     });
     for value in values {
         for extension in value.split(',') {
@@ -213,11 +207,7 @@ pub fn agreed(head: &str) -> io::Result<Option<Agreed>> {
             if params.next() != Some("permessage-deflate") {
                 continue;
             }
-            let mut agreed = Agreed {
-                header: extension.trim().to_owned(),
-                client_window: 15,
-                server_window: 15,
-            };
+            let mut agreed = Agreed { header: extension.trim().to_owned(), client_window: 15, server_window: 15 };
             for param in params {
                 let (name, value) = match param.split_once('=') {
                     Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
@@ -264,17 +254,10 @@ pub async fn open(target: Target, messages: &Messages) -> io::Result<Opened> {
     tcp.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(4096);
     let head = wire::upgrade_with(&mut tcp, &mut buf, UPGRADE_REQUEST, false).await?;
-    let agreed = agreed(&head)?.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            "server declined permessage-deflate",
-        )
-    })?;
+    let agreed = agreed(&head)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "server declined permessage-deflate"))?;
     let frames = messages.frames(agreed.client_window).ok_or_else(|| {
-        io::Error::other(format!(
-            "cannot compress within the agreed client window 2^{}",
-            agreed.client_window
-        ))
+        io::Error::other(format!("cannot compress within the agreed client window 2^{}", agreed.client_window))
     })?;
     let mut inflate = Decompressor::new(agreed.server_window, false);
     let mut sizes = [0; 2];
@@ -302,12 +285,7 @@ pub async fn open(target: Target, messages: &Messages) -> io::Result<Opened> {
         }
         *size = payload.len();
     }
-    Ok(Opened {
-        tcp,
-        leftover: buf,
-        agreed,
-        echo_sizes: (sizes[0], sizes[1]),
-    })
+    Ok(Opened { tcp, leftover: buf, agreed, echo_sizes: (sizes[0], sizes[1]) })
 }
 
 /// Reads one whole message: its first frame's first header byte (FIN,
@@ -343,11 +321,7 @@ pub fn self_check() {
     let start = header_len(frame);
     let key = &frame[start - 4..start];
     assert_eq!(key, MASK);
-    let payload: Vec<u8> = frame[start..]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ key[i % 4])
-        .collect();
+    let payload: Vec<u8> = frame[start..].iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
     let mut inflate = Decompressor::new(15, true);
     let mut out = BytesMut::new();
     inflate.decompress(&payload, &mut out, MAX_INFLATED).expect("inflate");

@@ -89,27 +89,17 @@ impl Sample {
         }
         let n = rounds.len() as f64;
         let values: Vec<f64> = rounds.iter().map(|s| s.value).collect();
-        let (min, max) = values
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (min, max) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let median_value = median(values).unwrap_or(0.0);
         let mean = |f: fn(&Sample) -> Option<f64>| -> Option<f64> {
-            rounds
-                .iter()
-                .map(f)
-                .sum::<Option<f64>>()
-                .map(|total| total / n)
+            rounds.iter().map(f).sum::<Option<f64>>().map(|total| total / n)
         };
         Sample {
             value: median_value,
             server_cpu: mean(|s| s.server_cpu),
             client_cpu: mean(|s| s.client_cpu),
             stalled: rounds.iter().map(|s| s.stalled).max().unwrap_or(0),
-            errors: rounds
-                .iter()
-                .flat_map(|s| s.errors.iter().cloned())
-                .take(3)
-                .collect(),
+            errors: rounds.iter().flat_map(|s| s.errors.iter().cloned()).take(3).collect(),
             error_count: rounds.iter().map(|s| s.error_count).sum(),
             spread: (median_value > 0.0).then(|| (max - min) / median_value),
             server_us_per_op: median(rounds.iter().filter_map(|s| s.server_us_per_op).collect()),
@@ -176,15 +166,10 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = io::Result<T>>,
 {
-    let opened = tokio::time::timeout(
-        limit,
-        stream::iter(0..n)
-            .map(|_| opener())
-            .buffer_unordered(32)
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .map_err(|_| io::Error::other(format!("opening {n} connections took over {limit:?}")))?;
+    let opened =
+        tokio::time::timeout(limit, stream::iter(0..n).map(|_| opener()).buffer_unordered(32).collect::<Vec<_>>())
+            .await
+            .map_err(|_| io::Error::other(format!("opening {n} connections took over {limit:?}")))?;
     opened.into_iter().collect()
 }
 
@@ -210,11 +195,7 @@ impl Frames {
             bytes.extend_from_slice(frame);
             starts.push(bytes.len());
         }
-        Frames {
-            bytes,
-            starts,
-            cycle: cycle.len(),
-        }
+        Frames { bytes, starts, cycle: cycle.len() }
     }
 
     /// `n` (at most `depth`) frames starting at frame `first` of the cycle.
@@ -234,14 +215,7 @@ pub async fn throughput(
     timing: Timing,
 ) -> Sample {
     let mut sample = Sample::default();
-    let opened = match open_many(
-        target,
-        conns,
-        Some((opcode, payload)),
-        Duration::from_secs(20),
-    )
-    .await
-    {
+    let opened = match open_many(target, conns, Some((opcode, payload)), Duration::from_secs(20)).await {
         Ok(opened) => opened,
         Err(e) => {
             sample.errors.push(format!("setup: {e}"));
@@ -266,10 +240,7 @@ pub async fn deflate_throughput(
 ) -> Sample {
     let mut sample = Sample::default();
     let setup = async {
-        let opened = open_many_with(conns, Duration::from_secs(20), || {
-            deflate::open(target, messages)
-        })
-        .await?;
+        let opened = open_many_with(conns, Duration::from_secs(20), || deflate::open(target, messages)).await?;
         let agreed = &opened[0].agreed;
         if let Some(other) = opened.iter().find(|o| o.agreed != *agreed) {
             return Err(io::Error::other(format!(
@@ -277,14 +248,11 @@ pub async fn deflate_throughput(
                 agreed.header, other.agreed.header
             )));
         }
-        let frames = messages
-            .frames(agreed.client_window)
-            .ok_or_else(|| io::Error::other("no frames for the agreed window"))?;
+        let frames =
+            messages.frames(agreed.client_window).ok_or_else(|| io::Error::other("no frames for the agreed window"))?;
         let (first, second) = opened[0].echo_sizes;
-        let detail = format!(
-            "agreed `{}`; echoes of the first two messages: {first} and {second} B compressed",
-            agreed.header
-        );
+        let detail =
+            format!("agreed `{}`; echoes of the first two messages: {first} and {second} B compressed", agreed.header);
         Ok((opened, Frames::new(&frames, depth), detail))
     };
     let (opened, frames, detail) = match setup.await {
@@ -328,9 +296,7 @@ async fn run_echoes(
             }
         });
     }
-    let snapshot = |counts: &[AtomicU64]| -> Vec<u64> {
-        counts.iter().map(|c| c.load(Ordering::Relaxed)).collect()
-    };
+    let snapshot = |counts: &[AtomicU64]| -> Vec<u64> { counts.iter().map(|c| c.load(Ordering::Relaxed)).collect() };
     tokio::time::sleep(timing.warmup).await;
     let (t0, c0, cpu0) = (Instant::now(), snapshot(&counts), Cpu::read(target));
     tokio::time::sleep(timing.measure).await;
@@ -348,26 +314,15 @@ async fn run_echoes(
 
 /// Server-core µs per operation from its busy percent and the rate.
 fn per_op(server_cpu: Option<f64>, rate: f64) -> Option<f64> {
-    server_cpu
-        .filter(|_| rate > 0.0)
-        .map(|busy| busy / 100.0 / rate * 1e6)
+    server_cpu.filter(|_| rate > 0.0).map(|busy| busy / 100.0 / rate * 1e6)
 }
 
 /// One connection's loop: the writer sends a frame per credit, the reader
 /// returns a credit per echoed message. Runs until aborted or an error.
-async fn drive(
-    tcp: TcpStream,
-    leftover: Vec<u8>,
-    frames: &Frames,
-    depth: usize,
-    count: &AtomicU64,
-) -> io::Result<()> {
+async fn drive(tcp: TcpStream, leftover: Vec<u8>, frames: &Frames, depth: usize, count: &AtomicU64) -> io::Result<()> {
     let (rd, wr) = tcp.into_split();
     let credit = Semaphore::new(depth);
-    tokio::try_join!(
-        write_loop(wr, &credit, frames, depth),
-        read_loop(rd, leftover, &credit, count)
-    )?;
+    tokio::try_join!(write_loop(wr, &credit, frames, depth), read_loop(rd, leftover, &credit, count))?;
     Ok(())
 }
 
@@ -444,23 +399,12 @@ pub async fn handshakes(target: Target, connectors: usize, timing: Timing) -> Sa
         });
     }
     tokio::time::sleep(timing.warmup).await;
-    let (t0, c0, cpu0) = (
-        Instant::now(),
-        count.load(Ordering::Relaxed),
-        Cpu::read(target),
-    );
+    let (t0, c0, cpu0) = (Instant::now(), count.load(Ordering::Relaxed), Cpu::read(target));
     tokio::time::sleep(timing.measure).await;
-    let (t1, c1, cpu1) = (
-        Instant::now(),
-        count.load(Ordering::Relaxed),
-        Cpu::read(target),
-    );
+    let (t1, c1, cpu1) = (Instant::now(), count.load(Ordering::Relaxed), Cpu::read(target));
     tasks.shutdown().await;
     let elapsed = (t1 - t0).as_secs_f64();
-    let mut sample = Sample {
-        value: (c1 - c0) as f64 / elapsed,
-        ..Sample::default()
-    };
+    let mut sample = Sample { value: (c1 - c0) as f64 / elapsed, ..Sample::default() };
     if c1 == c0 {
         sample.stalled = 1;
     }
@@ -500,12 +444,7 @@ pub async fn idle_rss(target: Target, conns: usize) -> (Sample, Sample) {
     (idle, used)
 }
 
-async fn idle_rss_inner(
-    target: Target,
-    conns: usize,
-    idle: &mut Sample,
-    used: &mut Sample,
-) -> io::Result<()> {
+async fn idle_rss_inner(target: Target, conns: usize, idle: &mut Sample, used: &mut Sample) -> io::Result<()> {
     let settle = Duration::from_millis(400);
     let payload = [0x5a; 20];
     // Warm the server's code paths and allocator once, then take the base.
@@ -563,10 +502,7 @@ impl Cpu {
         match target.cores {
             Some((server, client)) => {
                 let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-                Cpu {
-                    server: core_busy(&stat, server),
-                    client: core_busy(&stat, client),
-                }
+                Cpu { server: core_busy(&stat, server), client: core_busy(&stat, client) }
             }
             None => Cpu {
                 server: process_ticks(&format!("/proc/{}/stat", target.pid)),
@@ -586,10 +522,7 @@ impl Cpu {
 fn core_busy(stat: &str, core: usize) -> Option<u64> {
     let prefix = format!("cpu{core} ");
     let line = stat.lines().find(|l| l.starts_with(&prefix))?;
-    let fields: Vec<u64> = line[prefix.len()..]
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let fields: Vec<u64> = line[prefix.len()..].split_whitespace().filter_map(|f| f.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal ...; guest time is
     // already inside user.
     let busy = fields.iter().take(8).sum::<u64>() - fields.get(3)? - fields.get(4)?;

@@ -79,9 +79,7 @@ impl Results {
 
     /// A figure that counts: measured without setup failure.
     fn value(&self, row: usize, kind: Kind) -> Option<f64> {
-        self.get(row, kind)
-            .filter(|s| !s.declined && (s.value > 0.0 || s.error_count == 0))
-            .map(|s| s.value)
+        self.get(row, kind).filter(|s| !s.declined && (s.value > 0.0 || s.error_count == 0)).map(|s| s.value)
     }
 }
 
@@ -92,11 +90,7 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
     let header = |out: &mut String, extra: &[&str]| {
         out.push_str("| scenario |");
         for kind in Kind::ALL {
-            let name = if kind == Kind::Raw {
-                "raw TCP echo (limit)"
-            } else {
-                kind.name()
-            };
+            let name = if kind == Kind::Raw { "raw TCP echo (limit)" } else { kind.name() };
             let _ = write!(out, " {name} |");
         }
         for e in extra {
@@ -136,15 +130,8 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
         }
         let sb = results.value(i, Kind::Silverback);
         let limit = results.value(i, Kind::Raw);
-        let peers = Kind::ALL
-            .into_iter()
-            .filter(|k| k.is_peer())
-            .filter_map(|k| results.value(i, k));
-        let best = if row.unit.lower_is_better() {
-            peers.min_by(f64::total_cmp)
-        } else {
-            peers.max_by(f64::total_cmp)
-        };
+        let peers = Kind::ALL.into_iter().filter(|k| k.is_peer()).filter_map(|k| results.value(i, k));
+        let best = if row.unit.lower_is_better() { peers.min_by(f64::total_cmp) } else { peers.max_by(f64::total_cmp) };
         let _ = writeln!(out, " {} | {} |", ratio(sb, limit), ratio(sb, best));
     }
     let worst = results
@@ -191,11 +178,7 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
         let _ = write!(out, "| {} |", row.label);
         for kind in Kind::ALL {
             let cell = match results.get(i, kind) {
-                Some(Sample {
-                    server_cpu: Some(s),
-                    client_cpu: Some(c),
-                    ..
-                }) => format!("{s:.0} / {c:.0}"),
+                Some(Sample { server_cpu: Some(s), client_cpu: Some(c), .. }) => format!("{s:.0} / {c:.0}"),
                 Some(_) | None => "–".to_owned(),
             };
             let _ = write!(out, " {cell} |");
@@ -219,11 +202,7 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
             let cell = cost(kind).map_or_else(|| "–".to_owned(), |us| format!("{us:.2}"));
             let _ = write!(out, " {cell} |");
         }
-        let best = Kind::ALL
-            .into_iter()
-            .filter(|k| k.is_peer())
-            .filter_map(cost)
-            .min_by(f64::total_cmp);
+        let best = Kind::ALL.into_iter().filter(|k| k.is_peer()).filter_map(cost).min_by(f64::total_cmp);
         let _ = writeln!(out, " {} |", ratio(cost(Kind::Silverback), best));
     }
 
@@ -239,19 +218,10 @@ pub fn render(rows: &[Row], results: &Results, kinds: &[Kind], preamble: &str) -
 fn note(row: &Row, kind: Kind, s: &Sample) -> String {
     let mut n = format!("{} / {}:", kind.name(), row.label);
     if s.stalled > 0 {
-        let _ = write!(
-            n,
-            " {} connection(s) made no progress in the window;",
-            s.stalled
-        );
+        let _ = write!(n, " {} connection(s) made no progress in the window;", s.stalled);
     }
     if s.error_count > 0 {
-        let _ = write!(
-            n,
-            " {} error(s), first: {}",
-            s.error_count,
-            s.errors.join(" | ")
-        );
+        let _ = write!(n, " {} error(s), first: {}", s.error_count, s.errors.join(" | "));
     }
     n
 }

@@ -96,10 +96,7 @@ impl Kind {
 
     /// Whether the server accepts permessage-deflate (the compressed row).
     pub fn supports_deflate(self) -> bool {
-        matches!(
-            self,
-            Kind::Yawc | Kind::SockudoWs | Kind::Wtx | Kind::Silverback
-        )
+        matches!(self, Kind::Yawc | Kind::SockudoWs | Kind::Wtx | Kind::Silverback)
     }
 
     /// Whether the server is measured in the compressed row only: the
@@ -121,21 +118,15 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
         std::process::exit(0);
     });
     let verbose = std::env::var_os("SB_BENCH_VERBOSE").is_some();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let result: io::Result<()> = rt.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         println!("{}", listener.local_addr()?.port());
         io::stdout().flush()?;
         // As examples/echo_server.rs: one upgrader shared by all connections,
         // accepting compression when a client offers it (only row 8 does).
-        let upgrader = Arc::new(
-            silverback::Upgrader::new()
-                .allow_any_origin()
-                .deflate(silverback::DeflateConfig::default()),
-        );
+        let upgrader =
+            Arc::new(silverback::Upgrader::new().allow_any_origin().deflate(silverback::DeflateConfig::default()));
         loop {
             let (tcp, _) = listener.accept().await?;
             if let Err(e) = tcp.set_nodelay(true) {
@@ -210,13 +201,11 @@ async fn tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
 /// echo example: the data rows measure its frame code, not hyper's I/O
 /// wrapper, and the handshake row measures its real handshake.
 async fn fastwebsockets(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
-    let service = hyper::service::service_fn(
-        move |mut req: hyper::Request<hyper::body::Incoming>| async move {
-            let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut req)?;
-            spawn_conn(Kind::Fastwebsockets, verbose, fastwebsockets_echo(upgrade));
-            Ok::<_, fastwebsockets::WebSocketError>(response)
-        },
-    );
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| async move {
+        let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut req)?;
+        spawn_conn(Kind::Fastwebsockets, verbose, fastwebsockets_echo(upgrade));
+        Ok::<_, fastwebsockets::WebSocketError>(response)
+    });
     serve_with_upgrades(tcp, service).await
 }
 
@@ -266,18 +255,16 @@ async fn fastwebsockets_echo(upgrade: fastwebsockets::upgrade::UpgradeFut) -> Re
 /// offer with the smallest window, 2^9. UTF-8 validation on, as RFC 6455
 /// requires and every other server here does.
 async fn yawc(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
-    let service = hyper::service::service_fn(
-        move |mut req: hyper::Request<hyper::body::Incoming>| async move {
-            let options = yawc::Options::default()
-                .with_low_latency_compression()
-                .with_client_max_window_bits(15)
-                .with_server_max_window_bits(15)
-                .with_utf8();
-            let (response, upgrade) = yawc::WebSocket::upgrade_with_options(&mut req, options)?;
-            spawn_conn(Kind::Yawc, verbose, yawc_echo(upgrade));
-            Ok::<_, yawc::WebSocketError>(response)
-        },
-    );
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| async move {
+        let options = yawc::Options::default()
+            .with_low_latency_compression()
+            .with_client_max_window_bits(15)
+            .with_server_max_window_bits(15)
+            .with_utf8();
+        let (response, upgrade) = yawc::WebSocket::upgrade_with_options(&mut req, options)?;
+        spawn_conn(Kind::Yawc, verbose, yawc_echo(upgrade));
+        Ok::<_, yawc::WebSocketError>(response)
+    });
     serve_with_upgrades(tcp, service).await
 }
 
@@ -297,19 +284,15 @@ async fn yawc_echo(upgrade: yawc::UpgradeFut) -> Result<(), BoxError> {
 /// `build_response`, then `CompressedWebSocketStream`. Level 1.
 async fn sockudo_ws(mut tcp: TcpStream) -> Result<(), BoxError> {
     use sockudo_ws::handshake::{build_response, generate_accept_key, parse_request};
-    let policy = sockudo_ws::DeflateConfig {
-        compression_level: 1,
-        ..sockudo_ws::DeflateConfig::default()
-    };
+    let policy = sockudo_ws::DeflateConfig { compression_level: 1, ..sockudo_ws::DeflateConfig::default() };
     let mut buf = bytes::BytesMut::with_capacity(4096);
     let (deflate, leftover) = loop {
         if tcp.read_buf(&mut buf).await? == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
         if let Some((req, consumed)) = parse_request(&buf)? {
-            let negotiated = req
-                .extensions
-                .and_then(|offers| sockudo_ws::deflate::negotiate_server_deflate(offers, &policy));
+            let negotiated =
+                req.extensions.and_then(|offers| sockudo_ws::deflate::negotiate_server_deflate(offers, &policy));
             let header = negotiated.as_ref().map(|n| n.to_response_header());
             let response = build_response(&generate_accept_key(req.key), None, header.as_deref());
             tcp.write_all(&response).await?;
@@ -323,18 +306,12 @@ async fn sockudo_ws(mut tcp: TcpStream) -> Result<(), BoxError> {
     let config = sockudo_ws::Config::default();
     match deflate {
         Some(deflate) => {
-            let ws = sockudo_ws::CompressedWebSocketStream::server_with_leftover(
-                tcp, config, deflate, leftover,
-            );
+            let ws = sockudo_ws::CompressedWebSocketStream::server_with_leftover(tcp, config, deflate, leftover);
             sockudo_echo(ws).await
         }
         None => {
-            let ws = sockudo_ws::WebSocketStream::from_raw_with_leftover(
-                tcp,
-                sockudo_ws::Role::Server,
-                config,
-                leftover,
-            );
+            let ws =
+                sockudo_ws::WebSocketStream::from_raw_with_leftover(tcp, sockudo_ws::Role::Server, config, leftover);
             sockudo_echo(ws).await
         }
     }
@@ -363,24 +340,17 @@ where
 /// that a received frame can be written back without a copy.
 async fn wtx(tcp: TcpStream) -> Result<(), BoxError> {
     use wtx::web_socket::compression::{Flate2, WindowBits};
-    use wtx::web_socket::{
-        CompressionLevel, DeflateConfig, OpCode, WebSocketAcceptor, WebSocketPayloadOrigin,
-    };
+    use wtx::web_socket::{CompressionLevel, DeflateConfig, OpCode, WebSocketAcceptor, WebSocketPayloadOrigin};
     let config = DeflateConfig {
         client_max_window_bits: WindowBits::Fifteen,
         compression_level: CompressionLevel::One,
         server_max_window_bits: WindowBits::Fifteen,
     };
-    let mut ws = WebSocketAcceptor::default()
-        .compression(Flate2::from(config))
-        .accept(tcp)
-        .await?;
+    let mut ws = WebSocketAcceptor::default().compression(Flate2::from(config)).accept(tcp).await?;
     let mut buffer = wtx::collection::Vector::new();
     let (mut common, mut reader, mut writer) = ws.split_mut();
     loop {
-        let mut frame = reader
-            .read_frame(&mut buffer, &mut common, WebSocketPayloadOrigin::Adaptive)
-            .await?;
+        let mut frame = reader.read_frame(&mut buffer, &mut common, WebSocketPayloadOrigin::Adaptive).await?;
         match frame.op_code() {
             OpCode::Text | OpCode::Binary => writer.write_frame(&mut common, &mut frame).await?,
             OpCode::Close => return Ok(()),
@@ -430,9 +400,7 @@ async fn raw(mut tcp: TcpStream) -> io::Result<()> {
             while sent < n {
                 match tcp.try_write(&buf[sent..n]) {
                     Ok(k) => sent += k,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok(Step::Left(buf[sent..n].to_vec()))
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Left(buf[sent..n].to_vec())),
                     Err(e) => return Err(e),
                 }
             }
@@ -445,4 +413,3 @@ async fn raw(mut tcp: TcpStream) -> io::Result<()> {
         }
     }
 }
-

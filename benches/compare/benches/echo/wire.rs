@@ -171,12 +171,7 @@ pub async fn upgrade(tcp: &mut TcpStream, buf: &mut Vec<u8>, echo: bool) -> io::
 
 /// As [`upgrade`], with `request` as the upgrade request; returns the
 /// response head (without the final blank line), for its headers.
-pub async fn upgrade_with(
-    tcp: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    request: &[u8],
-    echo: bool,
-) -> io::Result<String> {
+pub async fn upgrade_with(tcp: &mut TcpStream, buf: &mut Vec<u8>, request: &[u8], echo: bool) -> io::Result<String> {
     tcp.write_all(request).await?;
     buf.clear();
     loop {
@@ -208,10 +203,7 @@ pub async fn read_frame(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u
 
 /// As [`read_frame`], but returns the frame's whole first header byte (FIN,
 /// RSV1–3 and opcode) instead of the opcode alone.
-pub async fn read_frame_raw(
-    tcp: &mut TcpStream,
-    buf: &mut Vec<u8>,
-) -> io::Result<(u8, Vec<u8>)> {
+pub async fn read_frame_raw(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u8, Vec<u8>)> {
     loop {
         let mut counter = FrameCounter::default();
         let head_len = buf.len().min(14);
@@ -224,10 +216,7 @@ pub async fn read_frame_raw(
                 let mut payload = buf[need..end].to_vec();
                 if buf[1] & 0x80 != 0 {
                     let key = &buf[need - 4..need];
-                    payload
-                        .iter_mut()
-                        .enumerate()
-                        .for_each(|(i, b)| *b ^= key[i % 4]);
+                    payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= key[i % 4]);
                 }
                 let first = buf[0];
                 buf.drain(..end);

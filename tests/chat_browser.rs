@@ -43,8 +43,6 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc as tmpsc;
 use tokio::time::timeout;
 
-/// Bound on building the example (a cold build compiles the dependencies).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 /// Bound on `setup.sh --check` (it only looks; a locked install may be running).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bound on one run of `drive.mjs` (each of its waits is 20 s at most).
@@ -120,100 +118,15 @@ fn kill_group(child: &mut Child) {
 // the chat server
 // ---------------------------------------------------------------------------
 
-/// This test's profile directory (`<target>/debug`): the test binary is
-/// `<target>/<profile>/deps/chat_browser-<hash>`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).expect("test binary lives in <target>/<profile>/deps").to_path_buf()
-}
-
-/// The features this test was built with, for building the example with
-/// the same ones (and so reusing the library already built).
-fn features() -> Vec<&'static str> {
-    let mut features = Vec::new();
-    if cfg!(feature = "default") {
-        features.push("default");
-    }
-    if cfg!(feature = "deflate") {
-        features.push("deflate");
-    }
-    if cfg!(feature = "json") {
-        features.push("json");
-    }
-    if cfg!(feature = "rustls") {
-        features.push("rustls");
-    }
-    if cfg!(feature = "rustls-webpki-roots") {
-        features.push("rustls-webpki-roots");
-    }
-    if cfg!(feature = "rustls-native-roots") {
-        features.push("rustls-native-roots");
-    }
-    if cfg!(feature = "hyper") {
-        features.push("hyper");
-    }
-    if cfg!(feature = "axum") {
-        features.push("axum");
-    }
-    features
-}
-
-/// Environment variables that cargo sets for this test process to describe
-/// this crate, not the build: left in for the nested `cargo build`, they
-/// would make build scripts that watch one of them (ring's watches
-/// `CARGO_MANIFEST_DIR`) rebuild, there and in the next `cargo test`.
-const PER_CRATE: [&str; 7] = [
-    "CARGO_PKG_",
-    "CARGO_MANIFEST_",
-    "CARGO_CRATE_",
-    "CARGO_BIN_",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "CARGO_RUSTC_CURRENT_DIR",
-];
-
 /// Builds the chat example once per test binary; its path.
 fn chat_binary() -> &'static Path {
-    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BINARY.get_or_init(|| {
-        let profile_dir = profile_dir();
-        let target_dir = profile_dir.parent().expect("<target>/<profile>");
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--example", "chat", "--no-default-features"])
-            .arg("--features")
-            .arg(features().join(","))
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        for (key, _) in std::env::vars_os() {
-            if key.to_str().is_some_and(|k| PER_CRATE.iter().any(|p| k.starts_with(p))) {
-                cmd.env_remove(key);
-            }
-        }
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
         let started = Instant::now();
-        let out = run_bounded(&mut cmd, BUILD_TIMEOUT)?;
-        if !out.status.success() {
-            return Err(format!("cargo build --example chat failed ({}):\n{}", out.status, out.stderr));
-        }
+        let path = common::build_example("chat");
         eprintln!("built the chat example in {:.1?}", started.elapsed());
-        Ok(profile_dir.join("examples").join("chat"))
-    });
-    match built {
-        Ok(path) => path,
-        Err(e) => panic!("{e}"),
-    }
+        path
+    })
 }
 
 /// A running chat example, killed on drop.
@@ -287,7 +200,7 @@ fn setup() -> &'static Result<Tools, String> {
     static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
     TOOLS.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_browser/setup.sh");
-        let prefix = profile_dir().parent().expect("<target>").join("chat-e2e");
+        let prefix = common::profile_dir().parent().expect("<target>").join("chat-e2e");
         let started = Instant::now();
         let out = run_bounded(Command::new("bash").arg(&script).arg("--check").arg(&prefix), SETUP_TIMEOUT)?;
         if !out.status.success() {

@@ -8,6 +8,8 @@
 //! real example binary 100 times against such a server on loopback, one that
 //! waits 30 ms before each echo, and checks that every reply is printed.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -21,64 +23,6 @@ use tokio::sync::mpsc;
 const ECHO_DELAY: Duration = Duration::from_millis(30);
 const RUNS: usize = 100;
 const PARALLEL: usize = 8;
-
-/// The cargo features this test was built with, so that building the
-/// example reuses the library already built for it.
-fn features() -> Vec<&'static str> {
-    let mut on = Vec::new();
-    if cfg!(feature = "deflate") {
-        on.push("deflate");
-    }
-    if cfg!(feature = "json") {
-        on.push("json");
-    }
-    if cfg!(feature = "rustls") {
-        on.push("rustls");
-    }
-    if cfg!(feature = "rustls-webpki-roots") {
-        on.push("rustls-webpki-roots");
-    }
-    if cfg!(feature = "rustls-native-roots") {
-        on.push("rustls-native-roots");
-    }
-    if cfg!(feature = "hyper") {
-        on.push("hyper");
-    }
-    if cfg!(feature = "axum") {
-        on.push("axum");
-    }
-    on
-}
-
-/// Builds the `client` example (a no-op when it is up to date) and returns
-/// the path of its executable, as cargo reports it.
-fn build_client() -> std::path::PathBuf {
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    // Cargo sets these for this test process; some build scripts (ring's)
-    // track them, so passing them on would rebuild those every time.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let ours = name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR";
-        if ours || name == "LD_LIBRARY_PATH" {
-            cargo.env_remove(&*name);
-        }
-    }
-    let output = cargo
-        .args(["build", "--quiet", "--example", "client", "--message-format=json", "--no-default-features"])
-        .arg(format!("--features={}", features().join(",")))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build");
-    assert!(output.status.success(), "cargo build --example client failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "client")
-        .find_map(|msg| msg["executable"].as_str().map(Into::into))
-        .expect("cargo reported no client executable")
-}
 
 /// An echo server that answers a close frame at once, from its reading
 /// task, while a writing task echoes each data message after
@@ -139,7 +83,7 @@ async fn run_client(client: &std::path::Path, url: &str, line: &str) -> Result<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_example_prints_the_reply_to_every_line_before_closing() {
     let building = Instant::now();
-    let client = tokio::task::spawn_blocking(build_client).await.unwrap();
+    let client = tokio::task::spawn_blocking(|| common::build_example("client")).await.unwrap();
     eprintln!("built the client example in {:?}", building.elapsed());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());

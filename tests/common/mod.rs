@@ -314,3 +314,82 @@ pub fn conformance_only(what: &str) -> bool {
     eprintln!("skipped: {what}; bash scripts/conformance.sh runs it (with {CONFORMANCE_VAR}=1)");
     false
 }
+
+/// Environment variables that cargo sets for a test process to describe
+/// this crate, not the build: left in for a nested `cargo build`, they
+/// would make build scripts that watch one of them (ring's watches
+/// `CARGO_MANIFEST_DIR`) rebuild, there and in the next `cargo test`.
+const PER_CRATE_VARS: [&str; 7] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
+/// This test's profile directory (`<target>/debug`): the test binary is
+/// `<target>/<profile>/deps/<test>-<hash>`.
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test binary lives in <target>/<profile>/deps");
+    deps.parent().expect("test binary lives in <target>/<profile>/deps").to_path_buf()
+}
+
+/// The library features this test binary was built with.
+fn enabled_features() -> Vec<&'static str> {
+    let all = [
+        ("deflate", cfg!(feature = "deflate")),
+        ("json", cfg!(feature = "json")),
+        ("rustls", cfg!(feature = "rustls")),
+        ("rustls-webpki-roots", cfg!(feature = "rustls-webpki-roots")),
+        ("rustls-native-roots", cfg!(feature = "rustls-native-roots")),
+        ("hyper", cfg!(feature = "hyper")),
+        ("axum", cfg!(feature = "axum")),
+    ];
+    all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+}
+
+/// Builds example `name` into this test's target directory and profile,
+/// with the features this test was built with (so the library already
+/// built is reused; a no-op when it is up to date), and returns the path of
+/// its executable. Panics with cargo's output when the build fails.
+pub fn build_example(name: &str) -> std::path::PathBuf {
+    use std::path::Path;
+
+    let profile_dir = profile_dir();
+    let profile_dir = profile_dir.as_path();
+    let target_dir = profile_dir.parent().expect("<target>/<profile>");
+    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--example", name, "--no-default-features"])
+        .arg(format!("--features={}", enabled_features().join(",")))
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| PER_CRATE_VARS.iter().any(|p| k.starts_with(p))) {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd.output().expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build --example {name} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    profile_dir.join("examples").join(name)
+}

@@ -20,8 +20,8 @@ pub use integrations::hyper;
 pub use codec::Codec;
 pub use config::{Config, Limits};
 pub use connection::{
-    Control, MessageKind, MessageReader, MessageWriter, PreparedMessage, ReadHalf, ReuniteError, WebSocketStream,
-    WriteHalf,
+    Control, MessageKind, MessageReader, MessageWriter, PeerAddr, PreparedMessage, ReadHalf, ReuniteError,
+    WebSocketStream, WriteHalf,
 };
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;

@@ -147,3 +147,24 @@ async fn split_client_over_tcp_reads_and_writes_concurrently() {
     let end = within("server end", ends.recv()).await.expect("a report").expect("clean server end");
     assert_eq!(end, ServerEnd { echoed: N, close: Some(CloseFrame::normal()) });
 }
+
+/// Both ends reach their transport: the peer address of each side is the
+/// other's local address (the stream, and each half after a split).
+#[tokio::test]
+async fn each_end_knows_its_peer_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server_addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, from) = listener.accept().await.unwrap();
+        let ws = silverback::accept(tcp).await.unwrap();
+        assert_eq!(ws.peer_addr().unwrap(), from);
+        let (read, write) = ws.split();
+        assert_eq!(read.peer_addr().unwrap(), from);
+        assert_eq!(write.peer_addr().unwrap(), from);
+        from
+    });
+    let (ws, _) = silverback::connect(&format!("ws://{server_addr}/")).await.unwrap();
+    assert_eq!(ws.peer_addr().unwrap(), server_addr);
+    let local = ws.with_io(|io| io.tcp().local_addr()).unwrap();
+    assert_eq!(within("server", server).await.unwrap(), local);
+}

@@ -27,6 +27,7 @@ use crate::error::{Error, ProtocolError};
 mod conn;
 mod control;
 mod deadline;
+mod peer;
 mod prepared;
 mod read;
 mod reader;
@@ -38,6 +39,7 @@ mod write_queue;
 mod writer;
 
 pub use control::Control;
+pub use peer::PeerAddr;
 pub use prepared::PreparedMessage;
 pub use read::{ReadHalf, ReuniteError};
 pub use reader::{MessageKind, MessageReader};

@@ -273,3 +273,8 @@ mod tests {
         assert!(matches!(client_config(None), Err(crate::Error::Handshake(HandshakeError::NoTlsRoots))));
     }
 }
+impl crate::PeerAddr for MaybeTlsStream {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.tcp().peer_addr()
+    }
+}

@@ -61,9 +61,15 @@ fn xor_blocks_dispatch(blocks: &mut [u8], pattern: &[u8; BLOCK]) {
 }
 
 /// [`xor_blocks`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must support AVX2. (An `unsafe fn` rather than a safe one with
+/// `#[target_feature]`, which needs Rust 1.86: the MSRV is 1.85.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn xor_blocks_avx2(blocks: &mut [u8], pattern: &[u8; BLOCK]) {
+#[allow(unsafe_code)]
+unsafe fn xor_blocks_avx2(blocks: &mut [u8], pattern: &[u8; BLOCK]) {
     xor_blocks(blocks, pattern);
 }
 

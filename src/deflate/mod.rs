@@ -83,11 +83,13 @@ mod outgoing;
 
 pub use crate::protocol::InflateError;
 pub use compress::Compressor;
+#[cfg(test)]
+pub(crate) use compress::COMPRESSIONS;
 pub use config::DeflateConfig;
 pub use decompress::Decompressor;
 pub use extension_header::{parse_extensions, Extension, ExtensionSyntaxError};
 pub use negotiate::{client_accept, client_offer, server_negotiate, DeflateParams, NegotiationError, EXTENSION_NAME};
-pub(crate) use outgoing::Outgoing;
+pub(crate) use outgoing::{FreshSettings, Outgoing, SharedPlan};
 
 #[cfg(test)]
 mod decoder_tests;

@@ -229,7 +229,75 @@ fn broadcast(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, masking, decode, encode, utf8, write_batching, broadcast, echo_pipeline, handshake);
+/// One 16 KiB JSON-like text message to 1 000 server connections that
+/// negotiated permessage-deflate with `server_no_context_takeover`: the same
+/// `Message` cloned (every connection compresses it) against a
+/// `PreparedMessage` made for each broadcast (compressed once, its frame
+/// shared).
+#[cfg(feature = "deflate")]
+fn broadcast_deflate(c: &mut Criterion) {
+    use silverback::deflate::DeflateParams;
+    use silverback::{DeflateConfig, PreparedMessage};
+
+    const CONNS: usize = 1_000;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let params = DeflateParams { server_no_context_takeover: true, ..DeflateParams::default() };
+    let config = Config::default().deflate(DeflateConfig::default());
+    let mut conns: Vec<WebSocketStream<Discard>> = (0..CONNS)
+        .map(|_| WebSocketStream::from_raw_parts_with_deflate(Discard, Role::Server, config, BytesMut::new(), params))
+        .collect();
+    let mut text = String::new();
+    for i in 0.. {
+        if text.len() >= 16 * 1024 {
+            break;
+        }
+        text.push_str(&format!(
+            r#"{{"id":{i},"user":"user{}","score":{},"text":"hello there"}},"#,
+            i % 13,
+            i * 7 % 101
+        ));
+    }
+    let message = Message::text(text);
+    let mut group = c.benchmark_group("broadcast_deflate_1000");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(CONNS as u64));
+    group.bench_function("message_clone", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for ws in conns.iter_mut() {
+                    ws.send(message.clone()).await.unwrap();
+                }
+            })
+        });
+    });
+    group.bench_function("prepared", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let prepared = PreparedMessage::new(&message).unwrap();
+                for ws in conns.iter_mut() {
+                    ws.send_prepared(&prepared).await.unwrap();
+                }
+            })
+        });
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "deflate"))]
+fn broadcast_deflate(_: &mut Criterion) {}
+
+criterion_group!(
+    benches,
+    masking,
+    decode,
+    encode,
+    utf8,
+    write_batching,
+    broadcast,
+    broadcast_deflate,
+    echo_pipeline,
+    handshake
+);
 criterion_main!(benches);
 
 /// A transport that plays back client frames `chunk` bytes per read, then

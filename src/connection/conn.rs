@@ -103,12 +103,24 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Queues a data message compressed by permessage-deflate: `payload` is
-    /// the compressed form, sent with RSV1 set (RFC 7692 §6).
+    /// the compressed form, sent with RSV1 set (RFC 7692 §6). A server
+    /// sends `server_frame`, when given, as it is: that frame, encoded once
+    /// for many connections (a prepared message).
     #[cfg(feature = "deflate")]
-    pub(crate) fn push_compressed(&mut self, opcode: OpCode, payload: &Bytes) -> Result<()> {
+    pub(crate) fn push_compressed(
+        &mut self,
+        opcode: OpCode,
+        payload: &Bytes,
+        server_frame: Option<&Bytes>,
+    ) -> Result<()> {
         self.check_writable()?;
-        let header = self.encoder.header(true, crate::protocol::RSV1, opcode, payload.len());
-        self.queue.push(&header, payload, self.vectored);
+        match server_frame {
+            Some(frame) if self.encoder.role() == Role::Server => self.queue.push_encoded(frame, self.vectored),
+            _ => {
+                let header = self.encoder.header(true, crate::protocol::RSV1, opcode, payload.len());
+                self.queue.push(&header, payload, self.vectored);
+            }
+        }
         Ok(())
     }
 

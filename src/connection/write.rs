@@ -177,9 +177,39 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// message was not queued.
     pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
         poll_fn(|cx| self.poll_reserve(cx)).await?;
-        self.shared.lock().push_prepared(msg)?;
-        self.unflushed += msg.len() + FrameHeader::MAX_LEN;
+        let queued = self.push_prepared(msg)?;
+        self.unflushed += queued + FrameHeader::MAX_LEN;
         Ok(())
+    }
+
+    /// Queues a prepared message; returns the payload bytes queued. On a
+    /// connection that compresses, a data message is compressed once for
+    /// every connection with our settings when our side has no context
+    /// takeover, by our own compressor when it has, or not at all (see
+    /// [`PreparedMessage`], "Compression"). Compression happens before the
+    /// lock is taken, so that the read half never waits for it.
+    fn push_prepared(&mut self, msg: &PreparedMessage) -> Result<usize> {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate.as_mut().filter(|_| !msg.opcode().is_control()) {
+            use crate::deflate::SharedPlan;
+            match deflate.plan_shared(msg.len()) {
+                SharedPlan::Fresh(settings) => {
+                    let compressed = msg.compressed(settings);
+                    let payload = compressed.payload();
+                    self.shared.lock().push_compressed(msg.opcode(), payload, Some(compressed.server_frame()))?;
+                    return Ok(payload.len());
+                }
+                SharedPlan::OwnCompressor => {
+                    if let Some(payload) = deflate.compress(msg.payload()) {
+                        self.shared.lock().push_compressed(msg.opcode(), &payload, None)?;
+                        return Ok(payload.len());
+                    }
+                }
+                SharedPlan::Uncompressed => {}
+            }
+        }
+        self.shared.lock().push_prepared(msg)?;
+        Ok(msg.len())
     }
 
     /// Queues a message encoded ahead of time and flushes, like
@@ -241,7 +271,7 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
         let this = self.get_mut();
         #[cfg(feature = "deflate")]
         if let Some((opcode, compressed)) = this.compress(&msg) {
-            this.shared.lock().push_compressed(opcode, &compressed)?;
+            this.shared.lock().push_compressed(opcode, &compressed, None)?;
             this.unflushed += compressed.len() + FrameHeader::MAX_LEN;
             return Ok(());
         }

@@ -7,6 +7,13 @@ use flate2::{Compress, Compression, FlushCompress};
 /// the sender remove and the receiver put back.
 pub(crate) const SYNC_FLUSH_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+#[cfg(test)]
+thread_local! {
+    /// How many times [`Compressor::compress`] ran on this thread, so that
+    /// tests can tell how often a message was compressed.
+    pub(crate) static COMPRESSIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The sending half of permessage-deflate: turns message payloads into
 /// compressed payloads for frames with RSV1 set (RFC 7692 §6).
 ///
@@ -52,6 +59,12 @@ impl Compressor {
         Some(Compressor { level, window_bits, no_context_takeover, state: None })
     }
 
+    /// The compression level, 0 (store only) to 9.
+    #[must_use]
+    pub fn level(&self) -> u8 {
+        self.level
+    }
+
     /// The window this compressor stays within, as a base-2 logarithm.
     #[must_use]
     pub fn window_bits(&self) -> u8 {
@@ -91,6 +104,8 @@ impl Compressor {
     /// Only if the backend reports a stream error, which cannot happen with
     /// the parameters [`Compressor::new`] accepts.
     pub fn compress(&mut self, payload: &[u8], out: &mut BytesMut) {
+        #[cfg(test)]
+        COMPRESSIONS.with(|n| n.set(n.get() + 1));
         if payload.is_empty() {
             // One byte: BFINAL 0, BTYPE 00 and padding. The receiver's
             // appended 00 00 ff ff completes the empty stored block.

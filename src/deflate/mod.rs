@@ -28,11 +28,13 @@
 //! half sends each data message of at least [`DeflateConfig::get_min_size`]
 //! bytes compressed, with RSV1 set, unless
 //! [`WriteHalf::set_compression`](crate::WriteHalf::set_compression) turned
-//! it off, and never compresses control frames (RFC 7692 §6.1); the decoder
-//! accepts RSV1 only on the first frame of a data message (1002 otherwise),
-//! inflates each frame as it completes within `Limits::max_message_size`
-//! of output (1009 beyond it, 1007 for data that is not DEFLATE), and
-//! validates text on the inflated bytes.
+//! it off, and never compresses control frames (RFC 7692 §6.1); a
+//! [`PreparedMessage`](crate::PreparedMessage) is compressed once per level
+//! and window for all connections whose side has no context takeover; the
+//! decoder accepts RSV1 only on the first frame of a data message (1002
+//! otherwise), inflates each frame as it completes within
+//! `Limits::max_message_size` of output (1009 beyond it, 1007 for data that
+//! is not DEFLATE), and validates text on the inflated bytes.
 //!
 //! # Memory per connection
 //!
@@ -83,11 +85,13 @@ mod outgoing;
 
 pub use crate::protocol::InflateError;
 pub use compress::Compressor;
+#[cfg(test)]
+pub(crate) use compress::COMPRESSIONS;
 pub use config::DeflateConfig;
 pub use decompress::Decompressor;
 pub use extension_header::{parse_extensions, Extension, ExtensionSyntaxError};
 pub use negotiate::{client_accept, client_offer, server_negotiate, DeflateParams, NegotiationError, EXTENSION_NAME};
-pub(crate) use outgoing::Outgoing;
+pub(crate) use outgoing::{FreshSettings, Outgoing, SharedPlan};
 
 #[cfg(test)]
 mod decoder_tests;

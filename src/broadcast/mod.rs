@@ -29,7 +29,7 @@
 //!
 //! # Costs
 //!
-//! Publishing clones one [`PreparedMessage`] (reference counts) into the
+//! Publishing clones one [`PreparedMessage`](crate::PreparedMessage) (reference counts) into the
 //! log and wakes the subscribers that wait for a message; it allocates
 //! nothing per subscriber. A subscriber takes a batch of messages under
 //! the topic's lock (reference counts again) and writes them with the lock

@@ -236,7 +236,7 @@ impl Log {
     pub(super) fn take(
         &mut self,
         id: usize,
-        out: &mut Vec<PreparedMessage>,
+        out: &mut impl Extend<PreparedMessage>,
         max: usize,
         now: Instant,
         waker: &Waker,

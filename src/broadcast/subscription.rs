@@ -21,6 +21,16 @@ use crate::{PreparedMessage, WriteHalf};
 /// flush. Its progress is measured per batch.
 const FORWARD_BATCH: usize = 64;
 
+/// Room for the one message [`Subscription::recv`] takes, without an
+/// allocation.
+struct One(Option<PreparedMessage>);
+
+impl Extend<PreparedMessage> for One {
+    fn extend<I: IntoIterator<Item = PreparedMessage>>(&mut self, iter: I) {
+        self.0 = iter.into_iter().last();
+    }
+}
+
 /// Why [`Subscription::recv`] returned no message. Both are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -78,9 +88,9 @@ impl Subscription {
     ///
     /// Cancel safe: a message is taken only in the poll that returns it.
     pub async fn recv(&mut self) -> Result<PreparedMessage, RecvError> {
-        let mut one = Vec::with_capacity(1);
-        self.recv_many(&mut one, 1).await?;
-        Ok(one.pop().expect("recv_many took one message"))
+        let mut one = One(None);
+        poll_fn(|cx| self.poll_take(cx, &mut one, 1)).await?;
+        Ok(one.0.take().expect("took one message"))
     }
 
     /// Appends up to `limit` waiting messages (at least one: it waits for
@@ -100,6 +110,15 @@ impl Subscription {
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut Vec<PreparedMessage>,
+        limit: usize,
+    ) -> Poll<Result<usize, RecvError>> {
+        self.poll_take(cx, buf, limit)
+    }
+
+    fn poll_take(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut impl Extend<PreparedMessage>,
         limit: usize,
     ) -> Poll<Result<usize, RecvError>> {
         let took = self.inner.lock().take(self.id, buf, limit, Instant::now(), cx.waker());

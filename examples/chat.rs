@@ -6,14 +6,16 @@
 //! message any client sends is broadcast to every client, the sender
 //! included. Binary messages are refused (close 1003).
 //!
-//! - One **hub** task owns the set of clients. Each message is encoded once
-//!   as a [`PreparedMessage`] and queued to every client's bounded queue.
-//! - Each client has a **writer** task that empties its queue into the
-//!   socket (`feed_prepared` for all that is queued, then one flush) and a
-//!   **reader** that hands the messages it receives to the hub.
-//! - A **slow client** does not slow the others down: when its queue is
-//!   full the hub drops it (its writer sends what was queued, then close
-//!   1008, each write bounded by the write timeout).
+//! - One [`Topic`] is the room. Each message is encoded once as a
+//!   [`PreparedMessage`](silverback::PreparedMessage) and published to it: one copy in the topic's log,
+//!   which every client's writer reads at its own pace.
+//! - Each client has a **writer** task ([`Topic::subscribe_writer`]) that
+//!   writes everything it has not sent yet in one flush, and a **reader**
+//!   that publishes the messages it receives.
+//! - A **slow client** does not slow the others down for long: a client
+//!   that is behind but reading holds the room back (nobody is dropped for
+//!   a burst), while one whose socket stopped draining for 2 s (the lag
+//!   time) is dropped with close 1008 and the others go on.
 //! - **Keepalive**: a ping after 30 s of silence, and a connection silent
 //!   for 60 s is dropped (close 1001); writes time out after 10 s.
 //! - Messages over 4 KiB close the connection with 1009.
@@ -23,22 +25,24 @@
 //! Prints `listening on http://ADDR` once bound (pass `127.0.0.1:0` for any
 //! free port), then a line per client joining, leaving or being dropped.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use silverback::{CloseCode, CloseFrame, Config, Limits, Message, PreparedMessage, ReadHalf, Upgrader, WriteHalf};
+use futures_util::StreamExt;
+use silverback::broadcast::{Ended, Topic, TopicConfig};
+use silverback::{CloseCode, CloseFrame, Config, Limits, Message, ReadHalf, Upgrader, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::{self, error::TrySendError};
 
 mod common;
 
 /// The largest message a client may send.
 const MAX_MESSAGE_SIZE: usize = 4096;
-/// Messages queued for one client at most; a client that falls further
-/// behind is dropped.
+/// Messages one client may be behind the others at most; the room waits
+/// for a client this far behind while it keeps reading.
 const QUEUE_LEN: usize = 256;
+/// A client that took no message for this long while the room waited for
+/// it is dropped (close 1008).
+const LAG: Duration = Duration::from_secs(2);
 /// Keepalive: ping a client that has been silent this long.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Drop a client that has been silent this long (pongs count).
@@ -47,16 +51,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Transport = common::Rewind<TcpStream>;
-
-/// What the hub hears about.
-enum Event {
-    /// A client connected; its messages go to `queue`.
-    Join { id: u64, queue: mpsc::Sender<PreparedMessage> },
-    /// A client is gone.
-    Leave { id: u64 },
-    /// A client said something.
-    Say(Message),
-}
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -73,16 +67,15 @@ async fn main() -> std::io::Result<()> {
     let upgrader = Arc::new(Upgrader::new().config(config));
     let page: Arc<str> = PAGE.replace("{{MAX}}", &MAX_MESSAGE_SIZE.to_string()).into();
 
-    let (hub_tx, hub_rx) = mpsc::channel(1024);
-    tokio::spawn(hub(hub_rx));
+    let room = Topic::with_config(TopicConfig::default().capacity(QUEUE_LEN).lag(LAG));
 
     for id in 1.. {
         let (tcp, peer) = listener.accept().await?;
-        let (upgrader, hub_tx, page) = (upgrader.clone(), hub_tx.clone(), page.clone());
+        let (upgrader, room, page) = (upgrader.clone(), room.clone(), page.clone());
         tokio::spawn(async move {
             let Some(io) = common::route(tcp, &page).await.ok().flatten() else { return };
             match upgrader.accept(io).await {
-                Ok(ws) => client(id, ws.split(), hub_tx).await,
+                Ok(ws) => client(id, ws.split(), room).await,
                 Err(e) => eprintln!("{peer}: handshake refused: {}", common::describe(&e)),
             }
         });
@@ -90,71 +83,41 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Owns the clients; broadcasts every message to all of them.
-async fn hub(mut events: mpsc::Receiver<Event>) {
-    let mut clients: HashMap<u64, mpsc::Sender<PreparedMessage>> = HashMap::new();
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Join { id, queue } => {
-                clients.insert(id, queue);
-                println!("client {id} joined ({} connected)", clients.len());
-            }
-            Event::Leave { id } => {
-                if clients.remove(&id).is_some() {
-                    println!("client {id} left ({} connected)", clients.len());
-                }
-            }
-            Event::Say(msg) => {
-                // Encoded once; every queue gets the same frame.
-                let Ok(msg) = PreparedMessage::new(&msg) else { continue };
-                clients.retain(|id, queue| match queue.try_send(msg.clone()) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        // Dropping its queue tells the writer to finish up.
-                        println!("client {id} dropped: too slow");
-                        false
-                    }
-                    Err(TrySendError::Closed(_)) => false,
-                });
-            }
-        }
-    }
-}
-
 /// Runs one client until it leaves or is dropped.
-async fn client(id: u64, (read, write): (ReadHalf<Transport>, WriteHalf<Transport>), hub: mpsc::Sender<Event>) {
-    let (queue_tx, queue_rx) = mpsc::channel(QUEUE_LEN);
-    if hub.send(Event::Join { id, queue: queue_tx }).await.is_err() {
-        return;
-    }
-    let mut writer = tokio::spawn(write_pump(write, queue_rx));
-    let reader = read_pump(read, &hub);
+async fn client(id: u64, (read, write): (ReadHalf<Transport>, WriteHalf<Transport>), room: Topic) {
+    let mut writer = room.subscribe_writer(write);
+    println!("client {id} joined ({} connected)", room.subscriber_count());
+    let reader = read_pump(read, &room);
     tokio::pin!(reader);
     tokio::select! {
-        // The client closed or failed: leave, which ends the writer too.
+        // The client closed or failed: leave (aborting the writer unsubscribes).
         () = &mut reader => {
-            let _ = hub.send(Event::Leave { id }).await;
-            let _ = tokio::time::timeout(WRITE_TIMEOUT, &mut writer).await;
+            writer.abort();
+            let _ = writer.await;
+            println!("client {id} left ({} connected)", room.subscriber_count());
         }
-        // The hub dropped us (close sent) or a write failed: give the
+        // The room dropped us (close 1008 sent) or a write failed: give the
         // client a moment to answer the close, then hang up.
-        _ = &mut writer => {
-            let _ = hub.send(Event::Leave { id }).await;
+        ended = &mut writer => {
+            match ended {
+                Ok((_, Ok(Ended::Lagged))) => println!("client {id} dropped: too slow"),
+                _ => println!("client {id} left ({} connected)", room.subscriber_count()),
+            }
             let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
         }
     }
 }
 
-/// Hands every text message the client sends to the hub. Returns when the
-/// connection ends: the client closed (the stream answers the close), went
+/// Publishes every text message the client sends to the room. Returns when
+/// the connection ends: the client closed (the stream answers the close), went
 /// silent past the read timeout, or broke the protocol.
-async fn read_pump(mut read: ReadHalf<Transport>, hub: &mpsc::Sender<Event>) {
+async fn read_pump(mut read: ReadHalf<Transport>, room: &Topic) {
     while let Some(msg) = read.next().await {
         match msg {
             Ok(msg @ Message::Text(_)) => {
-                if hub.send(Event::Say(msg)).await.is_err() {
-                    return;
-                }
+                // Encoded once for everyone; waits while a reading client is
+                // a whole log behind.
+                let _ = room.publish_message(&msg).await;
             }
             Ok(Message::Binary(_)) => {
                 // Refuse, then keep reading until the client's close.
@@ -171,24 +134,6 @@ async fn read_pump(mut read: ReadHalf<Transport>, hub: &mpsc::Sender<Event>) {
             }
         }
     }
-}
-
-/// Writes what the hub queues; everything queued goes out in one flush.
-/// When the hub drops the queue (the client left, or was too slow), sends
-/// what is left and then a close frame.
-async fn write_pump(
-    mut write: WriteHalf<Transport>,
-    mut queue: mpsc::Receiver<PreparedMessage>,
-) -> silverback::Result<()> {
-    while let Some(msg) = queue.recv().await {
-        write.feed_prepared(&msg).await?;
-        while let Ok(msg) = queue.try_recv() {
-            write.feed_prepared(&msg).await?;
-        }
-        write.flush().await?;
-    }
-    // A no-op (an error we ignore) when the client already closed.
-    write.send_close(Some(CloseFrame::new(CloseCode::POLICY_VIOLATION, "too slow"))).await
 }
 
 /// The chat client, served at `/`.

@@ -1,6 +1,7 @@
 #![doc = include_str!("lib.md")]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod broadcast;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod protocol;

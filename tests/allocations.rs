@@ -153,3 +153,43 @@ fn allocations_per_connection(count: usize) -> f64 {
 fn a_handshake_allocates_little() {
     check("upgrade + close, per connection", allocations_per_connection(20), 20.0);
 }
+
+/// Publishing to a topic with 10 000 subscribers, each waiting for the next
+/// message (so each publish wakes all of them), allocates nothing per
+/// subscriber: the message is queued once, the wakers are moved through a
+/// vector the topic keeps. Bound: no allocation per message after the
+/// first (which sizes that vector).
+#[test]
+fn publishing_to_ten_thousand_waiting_subscribers_allocates_nothing_per_subscriber() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use silverback::broadcast::{Topic, TopicConfig};
+    use silverback::{Message, PreparedMessage};
+
+    const SUBSCRIBERS: usize = 10_000;
+    const ROUNDS: u64 = 20;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let topic = Topic::with_config(TopicConfig::default().capacity(64));
+        let mut subs: Vec<_> = (0..SUBSCRIBERS).map(|_| topic.subscribe()).collect();
+        let msg = PreparedMessage::new(&Message::text("x".repeat(64))).unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls = Vec::new();
+        for _ in 0..ROUNDS {
+            // Each subscriber takes what there is, then waits.
+            for sub in &mut subs {
+                while let Poll::Ready(got) = pin!(sub.recv()).poll(&mut cx) {
+                    assert_eq!(got.as_ref(), Ok(&msg));
+                }
+            }
+            let before = counting_alloc::calls();
+            assert_eq!(topic.publish(&msg).await, SUBSCRIBERS);
+            calls.push(counting_alloc::calls() - before);
+        }
+        let steady: u64 = calls[1..].iter().sum();
+        eprintln!("allocations per publish to {SUBSCRIBERS} waiting subscribers: {calls:?}");
+        assert_eq!(steady, 0, "publishing allocated: {calls:?}");
+    });
+}

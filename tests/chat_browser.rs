@@ -18,7 +18,12 @@
 //!   one with the page's `Origin`, one without, exchange messages; a
 //!   foreign `Origin` is refused with 403; `/` serves the page and other
 //!   paths 404. A third client that never reads is dropped by the hub once
-//!   its queue is full, while the other two keep receiving everything.
+//!   its socket stopped draining for the lag time, while the other two keep
+//!   receiving everything.
+//! - `a_burst_reaches_every_reading_client`: 300 clients, one of which sends
+//!   1 000 small messages as fast as it can; every client receives all of
+//!   them, in order (the hub of old dropped nearly all of them with 1008
+//!   once their 256-message queues filled).
 //!
 //! Every child process and every wait is bounded in time, so a hang fails a
 //! test instead of stalling it.
@@ -465,4 +470,82 @@ async fn scenario(server: &ChatServer) {
     expect(&mut rx_a, &["B still here"], "A").await;
     write_a.send_close(None).await.expect("A close");
     write_b.send_close(None).await.expect("B close");
+}
+
+// ---------------------------------------------------------------------------
+// burst test
+// ---------------------------------------------------------------------------
+
+/// Clients in the burst test.
+const BURST_CLIENTS: usize = 300;
+/// Messages the one sender sends in a burst.
+const BURST: usize = 1_000;
+
+/// A 64-byte burst message carrying its number.
+fn burst_message(i: usize) -> String {
+    format!("b{i:06} {}", "z".repeat(56))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_reaches_every_reading_client() {
+    let server = tokio::task::spawn_blocking(ChatServer::start).await.expect("server start");
+    timeout(SCENARIO, burst_scenario(&server)).await.expect("the burst scenario took too long");
+}
+
+async fn burst_scenario(server: &ChatServer) {
+    let url = server.ws_url();
+    let mut readers = Vec::new();
+    let mut writes = Vec::new();
+    for n in 0..BURST_CLIENTS {
+        let (ws, _) =
+            timeout(STEP, Connector::new().connect(&url)).await.expect("handshake in time").expect("handshake");
+        let (mut read, write) = ws.split();
+        writes.push(write);
+        readers.push(tokio::spawn(async move {
+            let mut next = 0;
+            while next < BURST {
+                match read.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        let i: usize = text.as_str()[1..7].parse().expect("a burst message");
+                        assert_eq!(i, next, "client {n} received messages out of order");
+                        next += 1;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("client {n}: {e} after {next} messages")),
+                    None => return Err(format!("client {n}: connection ended after {next} messages")),
+                }
+            }
+            Ok(())
+        }));
+    }
+    // Every client has joined once the server counted them all.
+    let joined = format!("({BURST_CLIENTS} connected)");
+    timeout(STEP, async {
+        while !server.printed().iter().any(|l| l.contains(&joined)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("every client joined");
+
+    let sender = &mut writes[0];
+    let started = Instant::now();
+    for i in 0..BURST {
+        sender.feed(Message::text(burst_message(i))).await.expect("feed");
+    }
+    sender.flush().await.expect("flush");
+    let mut failures = Vec::new();
+    for reader in readers {
+        if let Err(e) = reader.await.expect("reader task") {
+            failures.push(e);
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(failures.is_empty(), "{} of {BURST_CLIENTS} clients missed messages: {failures:?}", failures.len());
+    eprintln!(
+        "{BURST_CLIENTS} clients x {BURST} messages delivered in {elapsed:.2?} ({:.0} messages/s)",
+        (BURST_CLIENTS * BURST) as f64 / elapsed.as_secs_f64()
+    );
+    let dropped: Vec<String> = server.printed().into_iter().filter(|l| l.contains("dropped")).collect();
+    assert!(dropped.is_empty(), "the server dropped clients: {dropped:?}");
 }

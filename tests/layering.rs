@@ -144,6 +144,23 @@ fn the_codec_sits_on_the_protocol_alone() {
 }
 
 #[test]
+fn broadcast_sits_on_the_connection() {
+    let allowed = [
+        "std",
+        "tokio",
+        "futures_util",
+        "crate::broadcast",
+        "crate::error",
+        "crate::protocol",
+        "crate::Message",
+        "crate::PreparedMessage",
+        "crate::WriteHalf",
+    ];
+    let bad = violations("broadcast", &allowed, &[]);
+    assert!(bad.is_empty(), "broadcast/ reaches outside its layer:\n{}", bad.join("\n"));
+}
+
+#[test]
 fn the_checker_sees_what_it_must() {
     assert_eq!(named_paths("use tokio::io::AsyncRead;"), ["tokio", "tokio"]);
     assert_eq!(named_paths("use crate::codec::Event;"), ["crate::codec"]);

@@ -378,10 +378,10 @@ async fn scenario(server: &ChatServer) {
     let (mut slow, _) = timeout(STEP, Connector::new().connect_on(tcp, &url)).await.expect("C in time").expect("C");
     let (mut rx_a, mut rx_b) = (reader(read_a), reader(read_b));
 
-    // Each says hello in turn. A client hearing its own hello has joined
-    // the hub (its join precedes its first message there), so each hello is
-    // sent only once the clients before it have joined: the server's
-    // connection tasks may reach the hub in any order.
+    // Each says hello in turn. A client hearing its own hello is in the
+    // room (it subscribes before its messages are read), so each hello is
+    // sent only once the clients before it are in: the server's connection
+    // tasks may get there in any order.
     write_a.send(Message::text("A is here")).await.expect("A send");
     expect(&mut rx_a, &["A is here"], "A").await;
     write_b.send(Message::text("B is here")).await.expect("B send");

@@ -18,7 +18,9 @@
 //! which both halves lock for the length of a non-blocking poll only. Every
 //! timer is a [`Deadline`](deadline::Deadline). Idle connections give their
 //! buffers back to a per-thread spare (`spare.rs`). [`PreparedMessage`] is
-//! a frame encoded once for many connections.
+//! a frame encoded once for many connections. [`Shutdown`] (`shutdown.rs`)
+//! is a registry of connections that its trigger asks to go away; each
+//! read half acts on it.
 
 use std::io;
 

@@ -15,6 +15,10 @@
 //!                  (yields None)                          (bounded by close_timeout)
 //! ```
 //!
+//! A triggered [`Shutdown`](crate::Shutdown) is noticed where the loop
+//! needs bytes: Open queues close 1001, then waits for the peer's close
+//! within the close timeout (else fails with `Error::Timeout`).
+//!
 //! What is decoded depends on the caller ([`ReadItem`]): whole messages, or
 //! the start, pieces and end of a streamed one. Control frames are handled
 //! the same way for both, on the way.

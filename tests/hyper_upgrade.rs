@@ -23,7 +23,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use silverback::{
-    Connector, DeflateConfig, Error, HandshakeError, Message, Rejection, Request, Upgrader, WebSocketStream,
+    CloseCode, Connector, DeflateConfig, Error, HandshakeError, Message, Rejection, Request, Shutdown, Upgrader,
+    WebSocketStream,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -596,4 +597,29 @@ fn public_types_are_send_sync_static() {
     send_sync::<silverback::hyper::Refusal>();
     send::<silverback::hyper::UpgradeFuture>();
     send::<silverback::axum::WebSocketUpgrade>();
+}
+
+#[tokio::test]
+async fn upgrade_hyper_registers_with_the_shutdown_and_refuses_with_503_once_triggered() {
+    let shutdown = Shutdown::new();
+    let (addr, mut outcomes) = hyper_server(Upgrader::new().shutdown(&shutdown)).await;
+    let (mut ws, _) = bounded(silverback::connect(&format!("ws://{addr}/"))).await.unwrap();
+    assert_eq!(bounded(outcomes.recv()).await, Some(Outcome::Upgraded { compressing: false }));
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(bounded(ws.next()).await.unwrap().unwrap(), Message::text("before"));
+    assert_eq!(shutdown.connections(), 1, "the upgraded connection is registered");
+
+    shutdown.trigger();
+    let close = bounded(ws.next()).await.unwrap().unwrap();
+    assert!(matches!(&close, Message::Close(Some(f)) if f.code == CloseCode::GOING_AWAY), "{close:?}");
+    assert!(bounded(ws.next()).await.is_none());
+    bounded(shutdown.drained()).await;
+
+    let reply = bounded(raw_exchange(addr, UPGRADE_REQUEST.as_bytes())).await;
+    assert!(reply.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{reply}");
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Refused(HandshakeError::Rejected(StatusCode::SERVICE_UNAVAILABLE)))
+    );
+    assert_eq!(shutdown.connections(), 0);
 }

@@ -18,7 +18,9 @@
 //! which both halves lock for the length of a non-blocking poll only. Every
 //! timer is a [`Deadline`](deadline::Deadline). Idle connections give their
 //! buffers back to a per-thread spare (`spare.rs`). [`PreparedMessage`] is
-//! a frame encoded once for many connections.
+//! a frame encoded once for many connections. [`Shutdown`] (`shutdown.rs`)
+//! is a registry of connections that its trigger asks to go away; each
+//! read half acts on it.
 
 use std::io;
 
@@ -32,6 +34,7 @@ mod prepared;
 mod read;
 mod reader;
 mod shared;
+mod shutdown;
 mod spare;
 mod websocket;
 mod write;
@@ -43,6 +46,7 @@ pub use peer::PeerAddr;
 pub use prepared::PreparedMessage;
 pub use read::{ReadHalf, ReuniteError};
 pub use reader::{MessageKind, MessageReader};
+pub use shutdown::Shutdown;
 pub use websocket::WebSocketStream;
 pub use write::WriteHalf;
 pub use writer::MessageWriter;

@@ -15,6 +15,10 @@
 //!                  (yields None)                          (bounded by close_timeout)
 //! ```
 //!
+//! A triggered [`Shutdown`](crate::Shutdown) is noticed where the loop
+//! needs bytes: Open queues close 1001, then waits for the peer's close
+//! within the close timeout (else fails with `Error::Timeout`).
+//!
 //! What is decoded depends on the caller ([`ReadItem`]): whole messages, or
 //! the start, pieces and end of a streamed one. Control frames are handled
 //! the same way for both, on the way.
@@ -34,9 +38,12 @@ use tokio_util::io::poll_read_buf;
 
 use super::deadline::Deadline;
 use super::shared::{Half, Shared};
+use super::shutdown::{Phase, Registration};
 use super::{spare, WebSocketStream, WriteHalf};
 use crate::error::{Error, Result};
-use crate::protocol::{DecodeError, Event, Keepalive, KeepaliveAction, Message, MessageDecoder, ProtocolError};
+use crate::protocol::{
+    CloseCode, CloseFrame, DecodeError, Event, Keepalive, KeepaliveAction, Message, MessageDecoder, ProtocolError,
+};
 use crate::Config;
 
 /// Reads shorter than this left in the buffer trigger a fresh reservation.
@@ -175,6 +182,9 @@ pub struct ReadHalf<S> {
     state: ReadState,
     /// Keepalive pings and the read deadline, when configured.
     keepalive: Option<Box<KeepaliveTimer>>,
+    /// Membership in a [`Shutdown`](crate::Shutdown), which this half acts
+    /// on (see `shutdown.rs`); dropped, and so unregistered, at `Done`.
+    shutdown: Option<Registration>,
 }
 
 /// The keepalive state machine and its timer.
@@ -212,7 +222,25 @@ impl<S> ReadHalf<S> {
             finish_deadline: Deadline::default(),
             state: ReadState::Open,
             keepalive: keepalive_timer(config),
+            shutdown: None,
         }
+    }
+
+    /// Joins (or leaves, with `None`) a [`Shutdown`](crate::Shutdown),
+    /// leaving the previous one. A connection whose reading is over does
+    /// not join: it is gone already.
+    pub(crate) fn set_registration(&mut self, registration: Option<Registration>) {
+        if matches!(self.state, ReadState::Done) {
+            return;
+        }
+        self.shutdown = registration;
+    }
+
+    /// Reading is over: the stream yields `None` from now on, and the
+    /// connection leaves its shutdown.
+    fn set_done(&mut self) {
+        self.state = ReadState::Done;
+        self.shutdown = None;
     }
 
     /// Puts the halves back together. Fails when they belong to different
@@ -269,6 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                 ReadState::Open => {}
                 ReadState::Finishing(_) => {
                     ready!(self.poll_finish(cx));
+                    self.shutdown = None;
                     return Poll::Ready(match mem::replace(&mut self.state, ReadState::Done) {
                         ReadState::Finishing(item) => item.map(|item| item.map(T::from_control)),
                         _ => None,
@@ -313,7 +342,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                 }
                 Ok(None) => match ready!(self.poll_read_or_keepalive(cx)) {
                     Ok(true) => {}
-                    Ok(false) if self.shared.lock().is_close_done() => self.state = ReadState::Done,
+                    Ok(false) if self.shared.lock().is_close_done() => self.set_done(),
                     Ok(false) => self.fail(ProtocolError::UnexpectedEof.into()),
                     Err(e) => self.fail(e),
                 },
@@ -352,8 +381,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     }
 
     /// Writes the last urgent frames and shuts the transport's write side
-    /// down, giving up after the close timeout.
+    /// down, giving up after the close timeout (at once when a shutdown's
+    /// close timeout already passed).
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shutdown.as_ref().is_some_and(|r| r.phase() == Phase::Expired) {
+            return Poll::Ready(());
+        }
         let done = {
             let mut conn = self.shared.lock();
             let mut wcx = self.shared.write_context(Half::Reader, cx);
@@ -375,13 +408,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// fails the connection at the read deadline. `Ok(false)` means end of
     /// stream.
     fn poll_read_or_keepalive(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        if self.shutdown.as_ref().is_some_and(Registration::is_requested) {
+            return self.queue_going_away();
+        }
         let read = self.poll_read_more(cx).map_err(Error::Io);
         if read.is_pending() {
-            // About to sleep: a control handle that queues a frame must be
-            // able to wake this task to write it.
+            // About to sleep: a control handle that queues a frame, or a
+            // shutdown triggered, must be able to wake this task to write it.
             self.shared.register_reader(cx);
-            if self.shared.take_queued_by_control() {
+            if let Some(registration) = &self.shutdown {
+                registration.register_waker(cx.waker());
+            }
+            if self.shared.take_queued_by_control() || self.shutdown.as_ref().is_some_and(Registration::is_requested) {
                 return Poll::Ready(Ok(true));
+            }
+        }
+        if let (Some(registration), Poll::Pending | Poll::Ready(Ok(true))) = (&mut self.shutdown, &read) {
+            // Going away: the peer has the close timeout to answer our close.
+            if registration.phase() == Phase::GoingAway
+                && self.finish_deadline.poll_after(cx, self.close_timeout).is_ready()
+            {
+                registration.expire();
+                return Poll::Ready(Err(Error::Timeout));
             }
         }
         let Some(keepalive) = self.keepalive.as_deref_mut() else { return read };
@@ -408,6 +456,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                 KeepaliveAction::Expire => return Poll::Ready(Err(Error::Timeout)),
             }
         }
+    }
+
+    /// Acts on a triggered [`Shutdown`](crate::Shutdown): queues our close
+    /// frame (1001 Going Away, unless a close was sent already) for the
+    /// read loop to write, and reports progress so that it does.
+    #[cold]
+    fn queue_going_away(&mut self) -> Poll<Result<bool>> {
+        if let Some(registration) = &mut self.shutdown {
+            registration.start_going_away();
+        }
+        let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
+        // A failed connection sends nothing more; it is ending anyway.
+        if self.shared.lock().push_close_urgent(Some(&frame)).is_ok() {
+            self.shared.set_urgent_queued(true);
+        }
+        Poll::Ready(Ok(true))
     }
 
     /// Reads more bytes. `Ok(false)` means end of stream.

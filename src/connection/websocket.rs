@@ -240,6 +240,11 @@ impl<S> WebSocketStream<S> {
         WebSocketStream { read, write, close_deadline: Deadline::default() }
     }
 
+    /// The receiving half, for [`Shutdown::register`](crate::Shutdown::register).
+    pub(crate) fn read_half_mut(&mut self) -> &mut ReadHalf<S> {
+        &mut self.read
+    }
+
     /// Runs `f` on the transport, e.g. to read its peer address or set
     /// socket options; see [`ReadHalf::with_io`].
     ///

@@ -21,7 +21,7 @@ use super::response::{build_accept_response, build_error_response};
 use super::settings::HeaderSettings;
 use super::{HandshakeError, Request};
 use crate::error::{Error, Result};
-use crate::{Config, Role, WebSocketStream};
+use crate::{Config, Role, Shutdown, WebSocketStream};
 
 /// After refusing a handshake, how long we keep reading (and discarding)
 /// what the client still sends before closing, at most.
@@ -214,6 +214,7 @@ pub struct Upgrader {
     handshake_timeout: Duration,
     max_head_size: usize,
     max_headers: usize,
+    shutdown: Option<Shutdown>,
 }
 
 impl Default for Upgrader {
@@ -243,6 +244,7 @@ impl Upgrader {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
             max_headers: Self::DEFAULT_MAX_HEADERS,
+            shutdown: None,
         }
     }
 
@@ -395,6 +397,37 @@ impl Upgrader {
         self
     }
 
+    /// Registers every connection this upgrader makes with `shutdown`
+    /// (see [`Shutdown`]): [`Shutdown::trigger`] then closes them all with
+    /// `1001 Going Away`, and [`Shutdown::drained`] waits until they are
+    /// gone. This applies to [`Upgrader::accept`],
+    /// [`Upgrader::accept_with_request`] and the hyper and axum
+    /// integrations alike.
+    ///
+    /// Once the shutdown is triggered, new requests are refused with
+    /// `503 Service Unavailable` (body `shutting down`) and the handshake
+    /// fails with [`HandshakeError::Rejected`]; a handshake that passed
+    /// that check just before the trigger still completes, and its
+    /// connection is closed with 1001 at once.
+    #[must_use]
+    pub fn shutdown(mut self, shutdown: &Shutdown) -> Self {
+        self.shutdown = Some(shutdown.clone());
+        self
+    }
+
+    /// Registers `ws` with the upgrader's [`Shutdown`], if it has one.
+    pub(crate) fn register<S>(&self, ws: &mut WebSocketStream<S>) {
+        if let Some(shutdown) = &self.shutdown {
+            shutdown.register(ws);
+        }
+    }
+
+    /// The upgrader's [`Shutdown`], if it has one.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn get_shutdown(&self) -> Option<&Shutdown> {
+        self.shutdown.as_ref()
+    }
+
     /// Performs the server handshake on `io` and returns the stream.
     ///
     /// See [`accept`] for the behaviour and cancellation safety.
@@ -414,9 +447,11 @@ impl Upgrader {
     ///
     /// A refused request is answered with an HTTP status (400, 403, 405 with
     /// `Allow: GET`, 426 with `Sec-WebSocket-Version: 13`, 431; 505 for
-    /// requests older than HTTP/1.1; the application's own from
-    /// [`Upgrader::check_request`]) with `Connection: close`, and returned
-    /// as the matching [`HandshakeError`]. On timeout nothing is sent.
+    /// requests older than HTTP/1.1; 503 once the upgrader's
+    /// [`shutdown`](Upgrader::shutdown) was triggered; the application's own
+    /// from [`Upgrader::check_request`]) with `Connection: close`, and
+    /// returned as the matching [`HandshakeError`]. On timeout nothing is
+    /// sent.
     pub async fn accept_with_request<S>(&self, io: S) -> Result<(WebSocketStream<S>, Request)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -446,7 +481,8 @@ impl Upgrader {
                         io.flush().await
                     })
                     .await??;
-                    let ws = extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
+                    let mut ws = extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
+                    self.register(&mut ws);
                     return Ok((ws, request));
                 }
                 Err(refused) => refused,
@@ -476,9 +512,14 @@ impl Upgrader {
     /// The server's decision on a request, pure: the checks of RFC 6455
     /// §4.2.1, the origin policy and the application's
     /// [`check_request`](Upgrader::check_request), then the subprotocol and
-    /// extensions to answer with. Every way of serving (raw I/O, hyper)
+    /// extensions to answer with; a triggered [`shutdown`](Upgrader::shutdown)
+    /// refuses everything with 503. Every way of serving (raw I/O, hyper)
     /// decides here.
     pub(crate) fn decide(&self, request: &Request) -> Result<Answer<'_>, Refused> {
+        if self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
+            let rejection = Rejection::new(http::StatusCode::SERVICE_UNAVAILABLE).body("shutting down\n");
+            return Err(Refused::Rejected(rejection));
+        }
         let accept = validate_request(request)?;
         let origin_ok = match &self.origin {
             OriginPolicy::SameHost => origin_matches_host(request),

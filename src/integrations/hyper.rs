@@ -133,10 +133,15 @@ impl Upgrader {
         let on_upgrade: OnUpgrade = ::hyper::upgrade::on(request);
         let deadline = deadline_after(self.get_handshake_timeout());
         let config = self.conn_config();
+        let shutdown = self.get_shutdown().cloned();
         let future = async move {
             let upgraded = within(deadline, on_upgrade).await?.map_err(|err| Error::Io(io::Error::other(err)))?;
             let io = TokioIo::new(upgraded);
-            Ok(extensions::into_stream(io, Role::Server, config, BytesMut::new(), agreed))
+            let mut ws = extensions::into_stream(io, Role::Server, config, BytesMut::new(), agreed);
+            if let Some(shutdown) = shutdown {
+                shutdown.register(&mut ws);
+            }
+            Ok(ws)
         };
         Ok((response, UpgradeFuture { inner: Box::pin(future) }))
     }

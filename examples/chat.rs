@@ -30,10 +30,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use silverback::broadcast::{Ended, Topic, TopicConfig};
-use silverback::{CloseCode, CloseFrame, Config, Limits, Message, ReadHalf, Upgrader, WriteHalf};
+use silverback::{CloseCode, CloseFrame, Config, Limits, Message, ReadHalf, Shutdown, Upgrader, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 mod common;
+#[path = "common/stop.rs"]
+mod stop;
 
 /// The largest message a client may send.
 const MAX_MESSAGE_SIZE: usize = 4096;
@@ -55,6 +57,8 @@ type Transport = common::Rewind<TcpStream>;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    // Installed before anything else, so that a signal is never missed.
+    let mut stop = stop::StopSignals::new()?;
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
 
@@ -64,13 +68,18 @@ async fn main() -> std::io::Result<()> {
         .read_timeout(READ_TIMEOUT)
         .write_timeout(WRITE_TIMEOUT);
     // Same-origin policy (the default): the page comes from this server.
-    let upgrader = Arc::new(Upgrader::new().config(config));
+    // On SIGTERM or Ctrl-C every client gets close 1001 (going away).
+    let shutdown = Shutdown::new();
+    let upgrader = Arc::new(Upgrader::new().config(config).shutdown(&shutdown));
     let page: Arc<str> = PAGE.replace("{{MAX}}", &MAX_MESSAGE_SIZE.to_string()).into();
 
     let room = Topic::with_config(TopicConfig::default().capacity(QUEUE_LEN).lag(LAG));
 
     for id in 1.. {
-        let (tcp, peer) = listener.accept().await?;
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = stop.recv() => break,
+        };
         let (upgrader, room, page) = (upgrader.clone(), room.clone(), page.clone());
         tokio::spawn(async move {
             let Some(io) = common::route(tcp, &page).await.ok().flatten() else { return };
@@ -79,6 +88,13 @@ async fn main() -> std::io::Result<()> {
                 Err(e) => eprintln!("{peer}: handshake refused: {}", common::describe(&e)),
             }
         });
+    }
+    drop(listener);
+    println!("draining {} clients", shutdown.connections());
+    shutdown.trigger();
+    let bound = Config::DEFAULT_CLOSE_TIMEOUT + Duration::from_secs(1);
+    if tokio::time::timeout(bound, shutdown.drained()).await.is_err() {
+        eprintln!("{} clients did not close in time", shutdown.connections());
     }
     Ok(())
 }

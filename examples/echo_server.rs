@@ -16,11 +16,14 @@ use futures_util::{future, StreamExt, TryStreamExt};
 use silverback::{Config, DeflateConfig, Error, Shutdown, Upgrader};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/stop.rs"]
+mod stop;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     // Installed before anything else, so that a signal is never missed.
-    let mut stop = StopSignals::new()?;
+    let mut stop = stop::StopSignals::new()?;
     let listener = TcpListener::bind(&addr).await?;
     println!("echo server listening on ws://{}", listener.local_addr()?);
     let shutdown = Shutdown::new();
@@ -60,35 +63,4 @@ async fn serve(upgrader: &Upgrader, tcp: TcpStream) -> Result<(), Error> {
     // and close frames echoed by the stream itself; on shutdown the reader
     // sends 1001 and the stream ends with the peer's answer.
     read.try_filter(|msg| future::ready(msg.is_text() || msg.is_binary())).forward(write).await
-}
-
-/// SIGTERM and Ctrl-C.
-struct StopSignals {
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    fn new() -> std::io::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
-        }
-        #[cfg(not(unix))]
-        Ok(StopSignals {})
-    }
-
-    /// Resolves at the next signal.
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -287,66 +287,90 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The `echo_server` example: started on a free port, answers the port it
-/// listens on.
+/// An example server (`echo_server`, `chat`) started on a free port;
+/// answers the address it listens on (its first line ends with
+/// `scheme://ADDR`).
 #[cfg(feature = "deflate")]
-fn start_echo_server() -> (KillOnDrop, SocketAddr) {
+fn start_example(name: &str) -> (KillOnDrop, SocketAddr) {
     use std::io::BufRead;
 
-    let exe = common::build_example("echo_server");
+    let exe = common::build_example(name);
     let mut child = std::process::Command::new(exe)
         .arg("127.0.0.1:0")
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("start echo_server");
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("echo_server's first line");
-    let addr = line.trim().rsplit("ws://").next().and_then(|a| a.parse().ok());
+    stdout.read_line(&mut line).expect("the example's first line");
+    let addr = line.trim().rsplit("://").next().and_then(|a| a.parse().ok());
     let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
+    // The rest of its output goes to ours: a closed pipe would fail its
+    // prints (the chat logs every client).
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            eprintln!("[{name}] {line}");
+        }
+    });
     (KillOnDrop(child), addr)
 }
 
-/// Connects `n` clients to the echo server, checks an echo on each, sends
-/// `signal`, and checks that every client gets 1001 and the server exits 0.
+/// Connects `n` clients to example `name` at `path`, checks that each gets
+/// its own message back (the echo, or the chat's broadcast), sends
+/// `signal`, and checks that every client gets 1001 with a clean close and
+/// the server exits 0.
 #[cfg(feature = "deflate")]
-async fn echo_server_drains_on(signal: libc::c_int, n: usize) {
-    let (mut child, addr) = start_echo_server();
+async fn example_drains_on(name: &str, path: &str, signal: libc::c_int, n: usize) {
+    let (mut child, addr) = start_example(name);
     let mut clients = Vec::new();
     for i in 0..n {
-        let (mut ws, _) = within("connect", silverback::connect(&format!("ws://{addr}/"))).await.unwrap();
-        ws.send(Message::text(format!("hi {i}"))).await.unwrap();
-        let echo = within("echo", ws.next()).await.unwrap().unwrap();
-        assert_eq!(echo, Message::text(format!("hi {i}")));
+        let (mut ws, _) = within("connect", silverback::connect(&format!("ws://{addr}{path}"))).await.unwrap();
+        let hello = Message::text(format!("hi {i}"));
+        ws.send(hello.clone()).await.unwrap();
+        // Skips the chat's broadcasts of the others' messages.
+        while within("own message back", ws.next()).await.unwrap().unwrap() != hello {}
         clients.push(ws);
     }
     let pid = libc::pid_t::try_from(child.0.id()).unwrap();
     // SAFETY: `kill` with a valid signal number on our own child process.
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     for mut ws in clients {
-        let msg = within("close from the server", ws.next()).await.unwrap().unwrap();
+        let msg = loop {
+            match within("close from the server", ws.next()).await.unwrap().unwrap() {
+                Message::Text(_) => {}
+                other => break other,
+            }
+        };
         assert!(matches!(&msg, Message::Close(Some(f)) if f.code == CloseCode::GOING_AWAY), "{msg:?}");
         assert!(within("client stream ends", ws.next()).await.is_none(), "a clean close");
     }
-    let status = within("echo_server exits", async {
+    let status = within("the example exits", async {
         loop {
-            if let Some(status) = child.0.try_wait().expect("wait for echo_server") {
+            if let Some(status) = child.0.try_wait().expect("wait for the example") {
                 return status;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(status.code(), Some(0), "{name}: {status:?}");
 }
 
 #[cfg(feature = "deflate")]
 #[tokio::test]
 async fn echo_server_closes_with_1001_and_exits_0_on_sigterm() {
-    echo_server_drains_on(libc::SIGTERM, 5).await;
+    example_drains_on("echo_server", "/", libc::SIGTERM, 5).await;
 }
 
 #[cfg(feature = "deflate")]
 #[tokio::test]
 async fn echo_server_closes_with_1001_and_exits_0_on_ctrl_c() {
-    echo_server_drains_on(libc::SIGINT, 2).await;
+    example_drains_on("echo_server", "/", libc::SIGINT, 2).await;
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn chat_closes_with_1001_and_exits_0_on_sigterm() {
+    example_drains_on("chat", "/ws", libc::SIGTERM, 5).await;
 }

@@ -20,7 +20,7 @@ pub use integrations::hyper;
 pub use codec::Codec;
 pub use config::{Config, Limits};
 pub use connection::{
-    Control, MessageKind, MessageReader, MessageWriter, PeerAddr, PreparedMessage, ReadHalf, ReuniteError,
+    Control, MessageKind, MessageReader, MessageWriter, PeerAddr, PreparedMessage, ReadHalf, ReuniteError, Stats,
     WebSocketStream, WriteHalf,
 };
 #[cfg(feature = "deflate")]

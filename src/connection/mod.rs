@@ -18,7 +18,9 @@
 //! which both halves lock for the length of a non-blocking poll only. Every
 //! timer is a [`Deadline`](deadline::Deadline). Idle connections give their
 //! buffers back to a per-thread spare (`spare.rs`). [`PreparedMessage`] is
-//! a frame encoded once for many connections.
+//! a frame encoded once for many connections. Each connection keeps
+//! [`Stats`] (`stats.rs`) and, with the `tracing` feature, a span and
+//! events (`trace.rs`).
 
 use std::io;
 
@@ -33,6 +35,8 @@ mod read;
 mod reader;
 mod shared;
 mod spare;
+mod stats;
+pub(crate) mod trace;
 mod websocket;
 mod write;
 mod write_queue;
@@ -43,6 +47,7 @@ pub use peer::PeerAddr;
 pub use prepared::PreparedMessage;
 pub use read::{ReadHalf, ReuniteError};
 pub use reader::{MessageKind, MessageReader};
+pub use stats::Stats;
 pub use websocket::WebSocketStream;
 pub use write::WriteHalf;
 pub use writer::MessageWriter;

@@ -22,7 +22,7 @@ pub use codec::Codec;
 pub use config::{Config, Limits};
 pub use connection::{
     Control, MessageKind, MessageReader, MessageWriter, PeerAddr, PreparedMessage, ReadHalf, ReuniteError, Shutdown,
-    WebSocketStream, WriteHalf,
+    Stats, WebSocketStream, WriteHalf,
 };
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;

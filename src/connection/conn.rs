@@ -16,6 +16,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
+use super::trace::trace_event;
 use super::write_queue::WriteQueue;
 use crate::error::{Error, Result};
 use crate::protocol::{
@@ -137,7 +138,9 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
     /// the server and have one.
     fn push_app_frame(&mut self, opcode: OpCode, payload: &Bytes, server_frame: Option<&Bytes>) {
         if opcode == OpCode::Close {
-            self.close.handle_send();
+            if self.close.handle_send() {
+                trace_event!(tracing::Level::DEBUG, initiator = "local", code = payload_code(payload), reason = %payload_reason(payload), "closing handshake started");
+            }
             self.queue_owed_pong();
         }
         match server_frame {
@@ -154,6 +157,13 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
             return Err(e.replay());
         }
         if self.close.handle_send() {
+            trace_event!(
+                tracing::Level::DEBUG,
+                initiator = "local",
+                code = frame.map(|f| u16::from(f.code)),
+                reason = frame.map(|f| f.reason.as_str()),
+                "closing handshake started"
+            );
             self.queue_owed_pong();
             self.push_frame(OpCode::Close, &encode_close_payload(frame));
         }
@@ -202,6 +212,13 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
     pub(crate) fn handle_close(&mut self, frame: Option<&CloseFrame>) {
         self.pong = None;
         if self.close.handle_receive() == OnReceive::Echo {
+            trace_event!(
+                tracing::Level::DEBUG,
+                initiator = "peer",
+                code = frame.map(|f| u16::from(f.code)),
+                reason = frame.map(|f| f.reason.as_str()),
+                "closing handshake started"
+            );
             let echo = frame.map(|f| CloseFrame::new(f.code, ""));
             self.push_urgent(OpCode::Close, &encode_close_payload(echo.as_ref()));
         }
@@ -213,6 +230,7 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
         self.pong = None;
         if let Some(code) = err.close_code() {
             if self.close.handle_send() && self.fatal.is_none() {
+                trace_event!(tracing::Level::INFO, code = u16::from(code), error = %err, "connection failed, closing with an error code");
                 let frame = CloseFrame::new(code, "");
                 self.push_urgent(OpCode::Close, &encode_close_payload(Some(&frame)));
             }
@@ -290,4 +308,16 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
     pub(crate) fn fatal(&self) -> Option<Error> {
         self.fatal.as_ref().map(Error::replay)
     }
+}
+
+/// The code of an encoded close payload (RFC 6455 §5.5.1), for tracing.
+#[cfg(feature = "tracing")]
+fn payload_code(payload: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*payload.first()?, *payload.get(1)?]))
+}
+
+/// The reason of an encoded close payload, for tracing.
+#[cfg(feature = "tracing")]
+fn payload_reason(payload: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(payload.get(2..).unwrap_or_default())
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
 use super::shared::Shared;
+use super::trace::enter;
 use crate::error::Result;
 use crate::protocol::CloseFrame;
 
@@ -44,6 +45,13 @@ impl<S> Control<S> {
     pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
         Control { shared }
     }
+
+    /// The connection's traffic counters and round-trip time (see
+    /// [`Stats`](crate::Stats)). Takes no lock.
+    #[must_use]
+    pub fn stats(&self) -> crate::Stats {
+        self.shared.counters.get()
+    }
 }
 
 impl<S: AsyncWrite + Unpin> Control<S> {
@@ -54,6 +62,7 @@ impl<S: AsyncWrite + Unpin> Control<S> {
     /// with [`CapacityError::ControlFrameTooLong`](crate::CapacityError) for
     /// a longer payload.
     pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
+        enter!(self.shared);
         self.shared.lock().push_ping(&payload.into())?;
         self.shared.wake_reader_to_write();
         Ok(())
@@ -62,6 +71,7 @@ impl<S: AsyncWrite + Unpin> Control<S> {
     /// Queues our close frame (`None` sends one without a code), unless one
     /// was already sent; data queued after it is refused.
     pub fn close(&self, frame: Option<CloseFrame>) -> Result<()> {
+        enter!(self.shared);
         self.shared.lock().push_close_urgent(frame.as_ref())?;
         self.shared.wake_reader_to_write();
         Ok(())

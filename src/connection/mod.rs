@@ -20,7 +20,8 @@
 //! buffers back to a per-thread spare (`spare.rs`). [`PreparedMessage`] is
 //! a frame encoded once for many connections. [`Shutdown`] (`shutdown.rs`)
 //! is a registry of connections that its trigger asks to go away; each
-//! read half acts on it.
+//! read half acts on it. Each connection keeps [`Stats`] (`stats.rs`) and,
+//! with the `tracing` feature, a span and events (`trace.rs`).
 
 use std::io;
 
@@ -36,6 +37,8 @@ mod reader;
 mod shared;
 mod shutdown;
 mod spare;
+mod stats;
+pub(crate) mod trace;
 mod websocket;
 mod write;
 mod write_queue;
@@ -47,6 +50,7 @@ pub use prepared::PreparedMessage;
 pub use read::{ReadHalf, ReuniteError};
 pub use reader::{MessageKind, MessageReader};
 pub use shutdown::Shutdown;
+pub use stats::Stats;
 pub use websocket::WebSocketStream;
 pub use write::WriteHalf;
 pub use writer::MessageWriter;

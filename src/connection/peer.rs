@@ -51,6 +51,18 @@ impl<S: PeerAddr> WebSocketStream<S> {
     }
 }
 
+impl<S: PeerAddr> WebSocketStream<S> {
+    /// Records the peer's address in the connection's span (`tracing`
+    /// feature; nothing without it).
+    #[inline]
+    pub(crate) fn trace_peer(&self) {
+        #[cfg(feature = "tracing")]
+        if let Ok(addr) = self.peer_addr() {
+            self.trace_record("peer", tracing::field::display(addr));
+        }
+    }
+}
+
 impl<S: PeerAddr> ReadHalf<S> {
     /// The peer's address, from the transport.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {

@@ -39,7 +39,9 @@ use tokio_util::io::poll_read_buf;
 use super::deadline::Deadline;
 use super::shared::{Half, Shared};
 use super::shutdown::{Phase, Registration};
-use super::{spare, WebSocketStream, WriteHalf};
+use super::stats::Counters;
+use super::trace::{enter, trace_event, TraceValue};
+use super::{spare, Stats, WebSocketStream, WriteHalf};
 use crate::error::{Error, Result};
 use crate::protocol::{
     CloseCode, CloseFrame, DecodeError, Event, Keepalive, KeepaliveAction, Message, MessageDecoder, ProtocolError,
@@ -104,6 +106,8 @@ pub(crate) trait ReadItem: Sized {
     fn into_control(self) -> Option<Message>;
     /// A control message as this kind of item.
     fn from_control(msg: Message) -> Self;
+    /// Adds this item to the received data counters, if it is data.
+    fn count(&self, counters: &Counters);
 }
 
 impl ReadItem for Message {
@@ -133,6 +137,15 @@ impl ReadItem for Message {
     fn from_control(msg: Message) -> Self {
         msg
     }
+
+    #[inline(always)]
+    fn count(&self, counters: &Counters) {
+        match self {
+            Message::Text(text) => counters.received(true, text.len()),
+            Message::Binary(payload) => counters.received(true, payload.len()),
+            _ => {}
+        }
+    }
 }
 
 impl ReadItem for Event {
@@ -156,6 +169,14 @@ impl ReadItem for Event {
 
     fn from_control(msg: Message) -> Self {
         Event::Control(msg)
+    }
+
+    fn count(&self, counters: &Counters) {
+        match self {
+            Event::Data(piece) => counters.received(false, piece.len()),
+            Event::End => counters.received(true, 0),
+            Event::Start { .. } | Event::Control(_) => {}
+        }
     }
 }
 
@@ -192,6 +213,12 @@ pub struct ReadHalf<S> {
 struct KeepaliveTimer {
     state: Keepalive,
     deadline: Deadline,
+    /// Keepalive pings sent: the next one's payload is this count, 8 bytes
+    /// big-endian, so that its pong can be told from others.
+    pings: u64,
+    /// The payload and send time of the latest keepalive ping not yet
+    /// answered, to measure the round trip.
+    in_flight: Option<([u8; 8], Instant)>,
 }
 
 /// The keepalive timer for `config`, if it asks for pings or a deadline.
@@ -204,6 +231,8 @@ fn keepalive_timer(config: &Config) -> Option<Box<KeepaliveTimer>> {
     Some(Box::new(KeepaliveTimer {
         state: Keepalive::new(ping, deadline, now.into_std()),
         deadline: Deadline::default(),
+        pings: 0,
+        in_flight: None,
     }))
 }
 
@@ -255,6 +284,14 @@ impl<S> ReadHalf<S> {
         }
     }
 
+    /// Records a field of the connection's span (see `trace.rs`); nothing
+    /// without the `tracing` feature.
+    #[inline]
+    pub(crate) fn trace_record(&self, _field: &str, _value: impl TraceValue) {
+        #[cfg(feature = "tracing")]
+        self.shared.span.record(_field, _value);
+    }
+
     /// Accepts compressed messages (permessage-deflate was negotiated).
     #[cfg(feature = "deflate")]
     pub(crate) fn set_inflater(&mut self, inflater: Box<dyn crate::protocol::Inflate>) {
@@ -269,6 +306,13 @@ impl<S> ReadHalf<S> {
     #[must_use]
     pub fn control(&self) -> crate::Control<S> {
         crate::Control::new(self.shared.clone())
+    }
+
+    /// The connection's traffic counters and round-trip time, both
+    /// directions (see [`Stats`]). Takes no lock.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.get()
     }
 
     /// Whether both halves belong to the same connection.
@@ -292,6 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// code and is yielded; then `None`.
     #[inline]
     pub(crate) fn poll_read<T: ReadItem>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        enter!(self.shared);
         loop {
             match self.state {
                 ReadState::Open => {}
@@ -310,7 +355,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                 continue;
             }
             match T::decode_data(&mut self.decoder, &mut self.buf) {
-                Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
+                Some(Ok(item)) => {
+                    item.count(&self.shared.counters);
+                    return Poll::Ready(Some(Ok(item)));
+                }
                 Some(Err(e)) => {
                     self.fail(e.into());
                     continue;
@@ -319,6 +367,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
             }
             match T::decode(&mut self.decoder, &mut self.buf) {
                 Ok(Some(item)) => {
+                    item.count(&self.shared.counters);
                     let closing = match item.control() {
                         Some(Message::Ping(payload)) => {
                             self.shared.lock().handle_ping(payload.clone());
@@ -332,6 +381,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
                         Some(Message::Close(frame)) => {
                             self.shared.lock().handle_close(frame.as_ref());
                             true
+                        }
+                        Some(Message::Pong(payload)) => {
+                            self.handle_pong(payload);
+                            false
                         }
                         _ => false,
                     };
@@ -372,6 +425,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         }
         self.shared.set_urgent_queued(conn.has_pending_urgent());
         Ok(())
+    }
+
+    /// A pong arrived: if it answers our latest keepalive ping, record the
+    /// round trip.
+    fn handle_pong(&mut self, payload: &Bytes) {
+        let Some(keepalive) = self.keepalive.as_deref_mut() else { return };
+        if let Some((sent, at)) = keepalive.in_flight {
+            if payload[..] == sent {
+                keepalive.in_flight = None;
+                self.shared.counters.set_rtt(at.elapsed());
+            }
+        }
     }
 
     /// Fails the connection: queue the close code, then finish.
@@ -446,14 +511,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
             match keepalive.state.on_timer(Instant::now().into_std()) {
                 KeepaliveAction::Wait => {}
                 KeepaliveAction::Ping => {
+                    keepalive.pings += 1;
+                    let payload = keepalive.pings.to_be_bytes();
                     // A closing or failed connection sends no more pings;
                     // its own deadline still applies.
-                    if self.shared.lock().push_ping(&Bytes::new()).is_ok() {
+                    if self.shared.lock().push_ping(&Bytes::copy_from_slice(&payload)).is_ok() {
+                        keepalive.in_flight = Some((payload, Instant::now()));
                         self.shared.set_urgent_queued(true);
                     }
                     return Poll::Ready(Ok(true));
                 }
-                KeepaliveAction::Expire => return Poll::Ready(Err(Error::Timeout)),
+                KeepaliveAction::Expire => {
+                    trace_event!(tracing::Level::INFO, "keepalive timeout: nothing received within the read timeout");
+                    return Poll::Ready(Err(Error::Timeout));
+                }
             }
         }
     }

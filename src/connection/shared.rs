@@ -17,6 +17,8 @@ use std::task::{Context, Wake, Waker};
 use futures_util::task::AtomicWaker;
 
 use super::conn::Conn;
+use super::stats::Counters;
+use crate::protocol::Role;
 
 /// Which half is waiting on the transport's write side.
 #[derive(Clone, Copy, Debug)]
@@ -61,10 +63,17 @@ pub(crate) struct Shared<S> {
     /// half when it notices: closes the race with the read half going to
     /// sleep just as the frame is queued.
     queued_by_control: AtomicBool,
+    /// Traffic counters and the keepalive round trip (see `stats.rs`).
+    pub(crate) counters: Counters,
+    /// The connection's span, entered by the halves while they poll.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 impl<S> Shared<S> {
-    pub(crate) fn new(conn: Conn<S>) -> Self {
+    pub(crate) fn new(conn: Conn<S>, role: Role) -> Self {
+        #[cfg(not(feature = "tracing"))]
+        let _ = role;
         let wakers = Arc::new(WriteWakers::default());
         let write_waker = Waker::from(wakers.clone());
         Shared {
@@ -74,6 +83,9 @@ impl<S> Shared<S> {
             read_task: AtomicWaker::new(),
             urgent_queued: AtomicBool::new(false),
             queued_by_control: AtomicBool::new(false),
+            counters: Counters::default(),
+            #[cfg(feature = "tracing")]
+            span: super::trace::connection_span(role),
         }
     }
 

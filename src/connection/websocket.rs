@@ -71,7 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub fn from_raw_parts(io: S, role: Role, config: Config, read_buf: BytesMut) -> Self {
         let decoder = MessageDecoder::new(role, config.get_limits());
         let conn = Conn::new(io, FrameEncoder::new(role), config.get_write_buffer_size());
-        let shared = Arc::new(Shared::new(conn));
+        let shared = Arc::new(Shared::new(conn, role));
         let read = ReadHalf::new(shared.clone(), decoder, read_buf, &config);
         WebSocketStream::from_halves(read, WriteHalf::new(shared, &config))
     }
@@ -95,6 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         params: crate::deflate::DeflateParams,
     ) -> Self {
         let mut ws = WebSocketStream::from_raw_parts(io, role, config, read_buf);
+        ws.read.trace_record("compression", true);
         let settings = config.get_deflate().unwrap_or_default();
         ws.read.set_inflater(Box::new(params.decompressor(role)));
         // A window the backend cannot compress within (8) leaves our side
@@ -124,6 +125,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     #[must_use]
     pub fn is_compressing(&self) -> bool {
         self.write.is_compressing()
+    }
+
+    /// The connection's traffic counters and round-trip time (see
+    /// [`Stats`](crate::Stats)). Takes no lock.
+    ///
+    /// ```
+    /// # fn run(ws: &silverback::WebSocketStream<tokio::io::DuplexStream>) {
+    /// let stats = ws.stats();
+    /// println!("{} messages in, {} out, rtt {:?}", stats.messages_in, stats.messages_out, stats.rtt);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> crate::Stats {
+        self.read.stats()
     }
 
     /// Performs the closing handshake: sends `frame` (or an empty close
@@ -257,6 +272,19 @@ impl<S> WebSocketStream<S> {
     /// ```
     pub fn with_io<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
         self.read.with_io(f)
+    }
+
+    /// Records the subprotocol the handshake agreed on in the connection's
+    /// span (`tracing` feature; nothing without it).
+    #[inline]
+    pub(crate) fn trace_subprotocol(&self, protocol: Option<&str>) {
+        self.read.trace_record("subprotocol", protocol);
+    }
+
+    /// Records a field of the connection's span; see `trace.rs`.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace_record(&self, field: &str, value: impl tracing::Value) {
+        self.read.trace_record(field, value);
     }
 
     /// Splits the connection into a receiving and a sending half, each

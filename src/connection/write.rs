@@ -14,6 +14,8 @@ use tokio::io::AsyncWrite;
 
 use super::deadline::Deadline;
 use super::shared::{Half, Shared};
+use super::trace::{enter, trace_event};
+use super::Stats;
 use crate::error::{Error, Result};
 use crate::protocol::{CloseFrame, FrameHeader, Message, OpCode};
 use crate::{Config, PreparedMessage};
@@ -71,6 +73,13 @@ impl<S> WriteHalf<S> {
         crate::Control::new(self.shared.clone())
     }
 
+    /// The connection's traffic counters and round-trip time, both
+    /// directions (see [`Stats`]). Takes no lock.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.get()
+    }
+
     /// Runs `f` on the transport; see [`ReadHalf::with_io`](crate::ReadHalf::with_io).
     pub fn with_io<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
         f(&mut self.shared.lock().io)
@@ -79,6 +88,7 @@ impl<S> WriteHalf<S> {
     /// Queues one uncompressed fragment of a streamed message.
     pub(crate) fn push_fragment(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
         self.shared.lock().push_fragment(fin, opcode, payload)?;
+        self.shared.counters.sent(fin, payload.len(), None);
         self.unflushed += payload.len() + FrameHeader::MAX_LEN;
         Ok(())
     }
@@ -134,6 +144,7 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// write it is cancelled and never resumed, the read half still writes
     /// it, so the closing handshake cannot stall on our side.
     pub(crate) fn queue_close(&mut self, frame: Option<&CloseFrame>) -> Result<()> {
+        enter!(self.shared);
         self.shared.lock().push_close_urgent(frame)?;
         self.shared.wake_reader_to_write();
         Ok(())
@@ -177,18 +188,22 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// message was not queued.
     pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
         poll_fn(|cx| self.poll_reserve(cx)).await?;
-        let queued = self.push_prepared(msg)?;
-        self.unflushed += queued + FrameHeader::MAX_LEN;
+        let compressed = self.push_prepared(msg)?;
+        if !msg.opcode().is_control() {
+            self.shared.counters.sent(true, msg.len(), compressed);
+        }
+        self.unflushed += compressed.unwrap_or(msg.len()) + FrameHeader::MAX_LEN;
         Ok(())
     }
 
-    /// Queues a prepared message; returns the payload bytes queued. On a
+    /// Queues a prepared message; returns the payload bytes queued when
+    /// they are compressed (`None`: the message's own payload). On a
     /// connection that compresses, a data message is compressed once for
     /// every connection with our settings when our side has no context
     /// takeover, by our own compressor when it has, or not at all (see
     /// [`PreparedMessage`], "Compression"). Compression happens before the
     /// lock is taken, so that the read half never waits for it.
-    fn push_prepared(&mut self, msg: &PreparedMessage) -> Result<usize> {
+    fn push_prepared(&mut self, msg: &PreparedMessage) -> Result<Option<usize>> {
         #[cfg(feature = "deflate")]
         if let Some(deflate) = self.deflate.as_mut().filter(|_| !msg.opcode().is_control()) {
             use crate::deflate::SharedPlan;
@@ -197,19 +212,19 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
                     let compressed = msg.compressed(settings);
                     let payload = compressed.payload();
                     self.shared.lock().push_compressed(msg.opcode(), payload, Some(compressed.server_frame()))?;
-                    return Ok(payload.len());
+                    return Ok(Some(payload.len()));
                 }
                 SharedPlan::OwnCompressor => {
                     if let Some(payload) = deflate.compress(msg.payload()) {
                         self.shared.lock().push_compressed(msg.opcode(), &payload, None)?;
-                        return Ok(payload.len());
+                        return Ok(Some(payload.len()));
                     }
                 }
                 SharedPlan::Uncompressed => {}
             }
         }
         self.shared.lock().push_prepared(msg)?;
-        Ok(msg.len())
+        Ok(None)
     }
 
     /// Queues a message encoded ahead of time and flushes, like
@@ -234,6 +249,7 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
     /// Writes everything queued and flushes the transport, within the
     /// write timeout.
     pub(crate) fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        enter!(self.shared);
         let mut conn = self.shared.lock();
         let mut wcx = self.shared.write_context(Half::Writer, cx);
         let result = match conn.poll_flush(&mut wcx) {
@@ -243,6 +259,7 @@ impl<S: AsyncWrite + Unpin> WriteHalf<S> {
                 ready!(self.write_deadline.poll_after(cx, timeout));
                 // The peer stopped reading: fail the connection (RFC 6455
                 // §7.1.7), so that every later send reports it too.
+                trace_event!(tracing::Level::INFO, ?timeout, "write timeout: the peer stopped reading");
                 conn.handle_failure(&Error::Timeout);
                 return Poll::Ready(Err(Error::Timeout));
             }
@@ -272,14 +289,18 @@ impl<S: AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
         #[cfg(feature = "deflate")]
         if let Some((opcode, compressed)) = this.compress(&msg) {
             this.shared.lock().push_compressed(opcode, &compressed, None)?;
+            this.shared.counters.sent(true, msg.len(), Some(compressed.len()));
             this.unflushed += compressed.len() + FrameHeader::MAX_LEN;
             return Ok(());
         }
-        let len = msg.len() + FrameHeader::MAX_LEN;
+        let len = msg.len();
         // Queued from a borrow: the message is dropped after the lock is
         // released, and not moved through the layers.
         this.shared.lock().push_message(&msg)?;
-        this.unflushed += len;
+        if msg.is_text() || msg.is_binary() {
+            this.shared.counters.sent(true, len, None);
+        }
+        this.unflushed += len + FrameHeader::MAX_LEN;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use super::settings::HeaderSettings;
 use super::tls::{self, MaybeTlsStream, TlsConfig};
 use super::url::WsUrl;
 use super::{HandshakeError, Response};
+use crate::connection::trace::trace_event;
 use crate::error::Result;
 use crate::{Config, Role, WebSocketStream};
 
@@ -388,7 +389,9 @@ impl Connector {
         // Boxed: the handshakes' state lives on the heap only while they
         // run, not inside the caller's task for the connection's whole life.
         let io = within(deadline, Box::pin(self.open(&url, proxy.as_ref(), tls))).await??;
-        within(deadline, Box::pin(self.handshake(io, &url))).await?
+        let (ws, response) = within(deadline, Box::pin(self.handshake(io, &url))).await??;
+        ws.trace_peer();
+        Ok((ws, response))
     }
 
     /// Performs the handshake over a stream the caller opened (a TLS stream,
@@ -456,9 +459,13 @@ impl Connector {
 
         let limits = self.head_limits();
         let (response, rest) = read_head(&mut io, self.max_head_size, |buf| parse_response(buf, limits)).await?;
-        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols, offer.is_some())?;
+        validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols, offer.is_some())
+            .inspect_err(|_err| trace_event!(tracing::Level::INFO, status = response.status().as_u16(), reason = %_err, "handshake refused by the server"))?;
         let agreed = extensions::client_accept(&config, response.headers())?;
         let ws = extensions::into_stream(io, Role::Client, config, rest, agreed);
+        ws.trace_subprotocol(
+            response.headers().get(http::header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()),
+        );
         Ok((ws, response))
     }
 }

@@ -20,6 +20,7 @@ use super::request::{origin_matches_host, parse_request, select_subprotocol, val
 use super::response::{build_accept_response, build_error_response};
 use super::settings::HeaderSettings;
 use super::{HandshakeError, Request};
+use crate::connection::trace::trace_event;
 use crate::error::{Error, Result};
 use crate::{Config, Role, Shutdown, WebSocketStream};
 
@@ -482,6 +483,7 @@ impl Upgrader {
                     })
                     .await??;
                     let mut ws = extensions::into_stream(io, Role::Server, self.conn_config(), rest, answer.agreed);
+                    ws.trace_subprotocol(answer.subprotocol);
                     self.register(&mut ws);
                     return Ok((ws, request));
                 }
@@ -490,6 +492,7 @@ impl Upgrader {
             Err(Error::Handshake(err)) => Refused::Error(err),
             Err(err) => return Err(err),
         };
+        trace_event!(tracing::Level::INFO, status = refused.error().status().map(|s| s.as_u16()), reason = %refused.error(), "handshake refused");
         if let Some(response) = refused.to_bytes() {
             let linger = Instant::now() + LINGER_TIME;
             let linger = deadline.map_or(linger, |deadline| deadline.min(linger));

@@ -77,6 +77,7 @@ use ::hyper::upgrade::{OnUpgrade, Upgraded};
 use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 
+use crate::connection::trace::trace_event;
 use crate::error::{Error, Result};
 use crate::handshake::extensions;
 use crate::handshake::head::{deadline_after, within};
@@ -129,7 +130,9 @@ impl Upgrader {
             )?;
             Ok::<_, Refused>((response, answer.agreed))
         });
-        let (response, agreed) = decided.map_err(Refusal::from)?;
+        let (response, agreed) = decided
+            .inspect_err(|_refused| trace_event!(tracing::Level::INFO, status = _refused.error().status().map(|s| s.as_u16()), reason = %_refused.error(), "handshake refused"))
+            .map_err(Refusal::from)?;
         let on_upgrade: OnUpgrade = ::hyper::upgrade::on(request);
         let deadline = deadline_after(self.get_handshake_timeout());
         let config = self.conn_config();

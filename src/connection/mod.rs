@@ -33,6 +33,8 @@ mod deadline;
 mod peer;
 mod prepared;
 mod read;
+mod read_item;
+mod read_size;
 mod reader;
 mod shared;
 mod shutdown;

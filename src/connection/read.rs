@@ -37,49 +37,17 @@ use tokio::time::Instant;
 use tokio_util::io::poll_read_buf;
 
 use super::deadline::Deadline;
+use super::read_item::ReadItem;
+use super::read_size::{ReadSize, MIN_READ_ROOM};
 use super::shared::{Half, Shared};
 use super::shutdown::{Phase, Registration};
-use super::stats::Counters;
 use super::trace::{enter, trace_event, TraceValue};
 use super::{spare, Stats, WebSocketStream, WriteHalf};
 use crate::error::{Error, Result};
 use crate::protocol::{
-    CloseCode, CloseFrame, DecodeError, Event, Keepalive, KeepaliveAction, Message, MessageDecoder, ProtocolError,
+    CloseCode, CloseFrame, Event, Keepalive, KeepaliveAction, Message, MessageDecoder, ProtocolError,
 };
 use crate::Config;
-
-/// Reads shorter than this left in the buffer trigger a fresh reservation.
-const MIN_READ_ROOM: usize = 256;
-
-/// How much room to ask for per read: starts at the configured size,
-/// doubles while reads fill the room (up to [`ReadSize::MAX`]) and halves
-/// again when they come back mostly empty, so that a connection receiving
-/// large messages reads each in one call while a quiet one asks for little.
-#[derive(Clone, Copy, Debug)]
-struct ReadSize {
-    current: usize,
-    min: usize,
-}
-
-impl ReadSize {
-    const MAX: usize = 64 * 1024;
-
-    fn new(min: usize) -> Self {
-        ReadSize { current: min, min }
-    }
-
-    fn get(&self) -> usize {
-        self.current
-    }
-
-    fn record(&mut self, read: usize, room: usize) {
-        if read >= room {
-            self.current = (self.current * 2).min(Self::MAX.max(self.min));
-        } else if read < self.current / 8 {
-            self.current = (self.current / 2).max(self.min);
-        }
-    }
-}
 
 enum ReadState {
     Open,
@@ -87,97 +55,6 @@ enum ReadState {
     /// message or the error.
     Finishing(Option<Result<Message>>),
     Done,
-}
-
-/// What the read loop decodes for its caller: whole [`Message`]s, or the
-/// [`Event`]s of a streamed one.
-pub(crate) trait ReadItem: Sized {
-    /// The decoder's fast path, when this kind of item has one: a whole
-    /// data item at the start of `buf`, or `None` (and `buf` untouched).
-    #[inline(always)]
-    fn decode_data(_decoder: &mut MessageDecoder, _buf: &mut BytesMut) -> Option<Result<Self, DecodeError>> {
-        None
-    }
-    /// The next item in `buf`, or `None` when more bytes are needed.
-    fn decode(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Result<Option<Self>, DecodeError>;
-    /// The control message this item is, if it is one.
-    fn control(&self) -> Option<&Message>;
-    /// This item as a control message (for a close, kept while finishing).
-    fn into_control(self) -> Option<Message>;
-    /// A control message as this kind of item.
-    fn from_control(msg: Message) -> Self;
-    /// Adds this item to the received data counters, if it is data.
-    fn count(&self, counters: &Counters);
-}
-
-impl ReadItem for Message {
-    /// A whole single-frame data message, inlined into the read loop.
-    #[inline(always)]
-    fn decode_data(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Option<Result<Self, DecodeError>> {
-        decoder.decode_whole(buf)
-    }
-
-    /// The general path, after the fast path declined.
-    fn decode(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Result<Option<Self>, DecodeError> {
-        decoder.decode_frames(buf)
-    }
-
-    #[inline]
-    fn control(&self) -> Option<&Message> {
-        match self {
-            Message::Text(_) | Message::Binary(_) => None,
-            control => Some(control),
-        }
-    }
-
-    fn into_control(self) -> Option<Message> {
-        Some(self)
-    }
-
-    fn from_control(msg: Message) -> Self {
-        msg
-    }
-
-    #[inline(always)]
-    fn count(&self, counters: &Counters) {
-        match self {
-            Message::Text(text) => counters.received(true, text.len()),
-            Message::Binary(payload) => counters.received(true, payload.len()),
-            _ => {}
-        }
-    }
-}
-
-impl ReadItem for Event {
-    fn decode(decoder: &mut MessageDecoder, buf: &mut BytesMut) -> Result<Option<Self>, DecodeError> {
-        decoder.decode_chunk(buf)
-    }
-
-    fn control(&self) -> Option<&Message> {
-        match self {
-            Event::Control(msg) => Some(msg),
-            _ => None,
-        }
-    }
-
-    fn into_control(self) -> Option<Message> {
-        match self {
-            Event::Control(msg) => Some(msg),
-            _ => None,
-        }
-    }
-
-    fn from_control(msg: Message) -> Self {
-        Event::Control(msg)
-    }
-
-    fn count(&self, counters: &Counters) {
-        match self {
-            Event::Data(piece) => counters.received(false, piece.len()),
-            Event::End => counters.received(true, 0),
-            Event::Start { .. } | Event::Control(_) => {}
-        }
-    }
 }
 
 /// The receiving half of a [`WebSocketStream`]: a
@@ -630,25 +507,3 @@ impl<S> fmt::Display for ReuniteError<S> {
 }
 
 impl<S> std::error::Error for ReuniteError<S> {}
-
-#[cfg(test)]
-mod tests {
-    use super::ReadSize;
-
-    #[test]
-    fn read_size_grows_while_reads_fill_and_shrinks_when_quiet() {
-        let mut size = ReadSize::new(4096);
-        size.record(4096, 4096);
-        assert_eq!(size.get(), 8192);
-        for _ in 0..10 {
-            size.record(size.get(), size.get());
-        }
-        assert_eq!(size.get(), ReadSize::MAX);
-        size.record(20_000, 65_536);
-        assert_eq!(size.get(), ReadSize::MAX, "a read that is a fair share keeps the size");
-        for _ in 0..10 {
-            size.record(26, size.get());
-        }
-        assert_eq!(size.get(), 4096, "never below the configured size");
-    }
-}

@@ -21,6 +21,7 @@ mod error;
 pub(crate) mod extensions;
 pub(crate) mod head;
 mod headers;
+pub(crate) mod policy;
 mod proxy;
 mod rejection;
 mod request;

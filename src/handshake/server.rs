@@ -1,6 +1,5 @@
 //! The server side: [`Upgrader`] and [`accept`].
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +12,12 @@ use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::extensions::{self, Agreed};
+use super::extensions;
 use super::head::{deadline_after, read_head, within, HeadLimits};
+use super::policy::{Answer, OriginPolicy, Refused, RequestCheck};
 use super::rejection::Rejection;
 use super::request::{origin_matches_host, parse_request, select_subprotocol, validate_request};
-use super::response::{build_accept_response, build_error_response};
+use super::response::build_accept_response;
 use super::settings::HeaderSettings;
 use super::{HandshakeError, Request};
 use crate::connection::trace::trace_event;
@@ -88,87 +88,6 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     Upgrader::new().accept(io).await
-}
-
-/// Who may connect, judged by the request (usually its `Origin`).
-#[derive(Clone)]
-enum OriginPolicy {
-    /// `Origin` absent, or naming the same host as `Host`.
-    SameHost,
-    /// Everyone.
-    Any,
-    /// The application decides.
-    Check(Arc<dyn Fn(&Request) -> bool + Send + Sync>),
-}
-
-impl fmt::Debug for OriginPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OriginPolicy::SameHost => "SameHost",
-            OriginPolicy::Any => "Any",
-            OriginPolicy::Check(_) => "Check(..)",
-        })
-    }
-}
-
-/// The closure of [`Upgrader::check_request`].
-type CheckFn = dyn Fn(&Request) -> Result<(), Rejection> + Send + Sync;
-
-/// The application's own check of a request, after the handshake's.
-#[derive(Clone)]
-struct RequestCheck(Arc<CheckFn>);
-
-impl fmt::Debug for RequestCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RequestCheck(..)")
-    }
-}
-
-/// Why a request was refused, and so what to answer it with.
-#[derive(Debug)]
-pub(crate) enum Refused {
-    /// One of the handshake's own checks failed: answered with the error's
-    /// status (see [`build_error_response`]).
-    Error(HandshakeError),
-    /// The application refused it: answered as it asked.
-    Rejected(Rejection),
-}
-
-impl Refused {
-    /// The error the handshake fails with.
-    pub(crate) fn error(&self) -> HandshakeError {
-        match self {
-            Refused::Error(err) => *err,
-            Refused::Rejected(rejection) => HandshakeError::Rejected(rejection.status()),
-        }
-    }
-
-    /// The response to send on an HTTP/1.1 connection, if any.
-    fn to_bytes(&self) -> Option<Vec<u8>> {
-        match self {
-            Refused::Error(err) => build_error_response(*err),
-            Refused::Rejected(rejection) => Some(rejection.to_bytes()),
-        }
-    }
-}
-
-impl From<HandshakeError> for Refused {
-    fn from(err: HandshakeError) -> Self {
-        Refused::Error(err)
-    }
-}
-
-/// What the server answers a request it accepts with.
-#[derive(Debug)]
-pub(crate) struct Answer<'u> {
-    /// The `Sec-WebSocket-Accept` value.
-    pub(crate) accept: String,
-    /// The subprotocol selected, one of the upgrader's.
-    pub(crate) subprotocol: Option<&'u str>,
-    /// The `Sec-WebSocket-Extensions` value, if any extension was agreed.
-    pub(crate) extensions: Option<String>,
-    /// The extensions agreed on.
-    pub(crate) agreed: Agreed,
 }
 
 /// A configured server handshake, like gorilla/websocket's `Upgrader`.

@@ -81,8 +81,8 @@ use crate::connection::trace::trace_event;
 use crate::error::{Error, Result};
 use crate::handshake::extensions;
 use crate::handshake::head::{deadline_after, within};
+use crate::handshake::policy::Refused;
 use crate::handshake::response::{accept_response, error_response};
-use crate::handshake::server::Refused;
 use crate::handshake::{HandshakeError, Request, Upgrader};
 use crate::{Role, WebSocketStream};
 

@@ -175,10 +175,11 @@ fn main() {
         settings.conns = max_conns;
     }
     let pinning = host::pinning();
+    // Before pinning: the core count is read from our affinity mask.
+    let preamble = preamble(&settings, pinning.is_some());
     if let Some((_, client)) = pinning {
         core_affinity::set_for_current(client);
     }
-    let preamble = preamble(&settings, pinning.is_some());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let cells = rt.block_on(run_all(&settings, pinning.map(|(s, c)| (s.id, c.id))));
     let report = report::render(&settings.rows, &cells, &preamble);

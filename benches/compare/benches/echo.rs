@@ -15,6 +15,10 @@
 // A crate root's modules live beside it, so point into `echo/`.
 #[path = "echo/deflate.rs"]
 mod deflate;
+#[path = "echo/fmt.rs"]
+mod fmt;
+#[path = "echo/host.rs"]
+mod host;
 #[path = "echo/loadgen.rs"]
 mod loadgen;
 #[path = "echo/report.rs"]
@@ -232,11 +236,7 @@ fn main() {
     }
 
     // Server on core 0, load generator on core 1; no pinning on one core.
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let pinning = match cores.as_slice() {
-        [a, b, ..] => Some((*a, *b)),
-        _ => None,
-    };
+    let pinning = host::pinning();
     let preamble = preamble(&settings, pinning.is_some());
     let servers: Vec<Server> = settings
         .kinds
@@ -350,23 +350,11 @@ fn progress(row: &Row, kind: Kind, s: &Sample) {
 }
 
 fn preamble(settings: &Settings, pinned: bool) -> String {
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let date = host::date_utc();
+    let cpu = host::cpu_model();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let versions = ["tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets", "yawc", "sockudo-ws", "wtx"]
-        .map(|name| format!("{name} {}", locked_version(name)))
+        .map(|name| format!("{name} {}", host::locked_version(name)))
         .join(", ");
     let compressed = match SCENARIOS.iter().position(|(row, _)| row.deflate) {
         Some(i) if settings.selected(i) => {
@@ -389,16 +377,6 @@ fn preamble(settings: &Settings, pinned: bool) -> String {
         settings.timing.measure.as_secs_f64(),
         settings.timing.warmup.as_secs_f64(),
         settings.rss_conns,
-        locked_version("silverback"),
+        host::locked_version("silverback"),
     )
-}
-
-/// The version of `name` in Cargo.lock, or `?`.
-fn locked_version(name: &str) -> String {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap_or_default();
-    let needle = format!("name = \"{name}\"\n");
-    lock.find(&needle)
-        .and_then(|at| lock[at + needle.len()..].lines().next())
-        .and_then(|l| l.strip_prefix("version = \""))
-        .map_or_else(|| "?".to_owned(), |v| v.trim_end_matches('"').to_owned())
 }

@@ -18,13 +18,13 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use silverback::deflate::{Compressor, Decompressor};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
-use crate::loadgen::Target;
 use crate::wire::{self, MASK, OP_TEXT};
 
 /// The upgrade request of the compressed row: [`wire::UPGRADE_REQUEST`]
@@ -249,8 +249,8 @@ pub struct Opened {
 /// two messages: compressed (RSV1), text, and inflating to what was sent.
 /// A server that declines the extension yields an
 /// [`io::ErrorKind::Unsupported`] error.
-pub async fn open(target: Target, messages: &Messages) -> io::Result<Opened> {
-    let mut tcp = TcpStream::connect(target.addr).await?;
+pub async fn open(addr: SocketAddr, messages: &Messages) -> io::Result<Opened> {
+    let mut tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(4096);
     let head = wire::upgrade_with(&mut tcp, &mut buf, UPGRADE_REQUEST, false).await?;

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::deflate;
+use crate::host::{core_busy, process_ticks};
 use crate::servers::Kind;
 use crate::wire::{self, FrameCounter, OP_BINARY};
 
@@ -240,7 +241,7 @@ pub async fn deflate_throughput(
 ) -> Sample {
     let mut sample = Sample::default();
     let setup = async {
-        let opened = open_many_with(conns, Duration::from_secs(20), || deflate::open(target, messages)).await?;
+        let opened = open_many_with(conns, Duration::from_secs(20), || deflate::open(target.addr, messages)).await?;
         let agreed = &opened[0].agreed;
         if let Some(other) = opened.iter().find(|o| o.agreed != *agreed) {
             return Err(io::Error::other(format!(
@@ -517,23 +518,4 @@ impl Cpu {
         let pct = |x: Option<u64>, y: Option<u64>| Some((y? - x?) as f64 / 100.0 / secs * 100.0);
         (pct(a.server, b.server), pct(a.client, b.client))
     }
-}
-
-fn core_busy(stat: &str, core: usize) -> Option<u64> {
-    let prefix = format!("cpu{core} ");
-    let line = stat.lines().find(|l| l.starts_with(&prefix))?;
-    let fields: Vec<u64> = line[prefix.len()..].split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal ...; guest time is
-    // already inside user.
-    let busy = fields.iter().take(8).sum::<u64>() - fields.get(3)? - fields.get(4)?;
-    Some(busy)
-}
-
-fn process_ticks(path: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(path).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th of the whole line.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }

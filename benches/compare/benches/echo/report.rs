@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::fmt::{group, ratio};
 use crate::loadgen::Sample;
 use crate::servers::Kind;
 
@@ -224,24 +225,4 @@ fn note(row: &Row, kind: Kind, s: &Sample) -> String {
         let _ = write!(n, " {} error(s), first: {}", s.error_count, s.errors.join(" | "));
     }
     n
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-        _ => "–".to_owned(),
-    }
-}
-
-/// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

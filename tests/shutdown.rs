@@ -23,21 +23,6 @@ use tokio::task::JoinSet;
 
 const CONNS: usize = 1000;
 
-/// Makes room for both ends of every connection.
-fn raise_open_files_limit(needed: u64) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `limit` is a valid, writable `rlimit` for the call's duration.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-    if limit.rlim_cur < needed {
-        limit.rlim_cur = needed.min(limit.rlim_max);
-        // SAFETY: as above; a failure only leaves the old limit in place.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    }
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-    assert!(limit.rlim_cur >= needed, "need {needed} open files, the limit is {}", limit.rlim_cur);
-}
-
 /// An echo server whose upgrader registers every connection with
 /// `shutdown`; stops accepting once it is triggered. Half the connections
 /// are served split (a reader forwarding to the writer), half unsplit.
@@ -103,7 +88,7 @@ async fn client(addr: SocketAddr, id: usize, ready: tokio::sync::mpsc::Sender<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_connections_close_with_1001_and_drain_within_the_close_timeout() {
-    raise_open_files_limit(2 * CONNS as u64 + 200);
+    common::raise_open_files_limit(2 * CONNS as u64 + 200);
     let close_timeout = Duration::from_secs(20);
     let shutdown = Shutdown::new();
     let upgrader = Arc::new(Upgrader::new().config(Config::default().close_timeout(close_timeout)).shutdown(&shutdown));

@@ -61,21 +61,6 @@ const RAW_EVERY: usize = 5;
 const DEFLATE_EVERY: usize = 10;
 const ROUNDS: usize = 6;
 
-/// Makes room for both ends of every connection.
-fn raise_open_files_limit(needed: u64) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `limit` is a valid, writable `rlimit` for the call's duration.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-    if limit.rlim_cur < needed {
-        limit.rlim_cur = needed.min(limit.rlim_max);
-        // SAFETY: as above; a failure only leaves the old limit in place.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    }
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-    assert!(limit.rlim_cur >= needed, "need {needed} open files, the limit is {}", limit.rlim_cur);
-}
-
 /// A small deterministic generator, one per client.
 struct Rng(u64);
 
@@ -206,7 +191,7 @@ async fn raw_client(id: usize, addr: SocketAddr, barrier: Arc<Barrier>) -> Resul
 
 #[test]
 fn two_thousand_connections_mixed_traffic_no_errors_no_growth() {
-    raise_open_files_limit(2 * CONNS as u64 + 256);
+    common::raise_open_files_limit(2 * CONNS as u64 + 256);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let started = Instant::now();

@@ -87,6 +87,28 @@ pub struct Progress {
 
 /// Streaming frame-header parser: skips payloads, counts finished messages.
 ///
+/// Header bytes a frame needs, as far as its first `head` bytes tell (RFC
+/// 6455 §5.2: 2, plus 2 or 8 for an extended length, plus 4 for a mask).
+pub fn head_needed(head: &[u8]) -> usize {
+    let Some(&second) = head.get(1) else { return 2 };
+    let ext = match second & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if second & 0x80 != 0 { 4 } else { 0 };
+    2 + ext + mask
+}
+
+/// The payload length of a frame whose whole header is in `head`.
+pub fn payload_len(head: &[u8]) -> u64 {
+    match head[1] & 0x7f {
+        126 => u64::from(u16::from_be_bytes([head[2], head[3]])),
+        127 => u64::from_be_bytes(head[2..10].try_into().expect("8 bytes")),
+        n => u64::from(n),
+    }
+}
+
 /// Server frames are normally unmasked, but a raw TCP echo returns our own
 /// masked frames, so the mask bit is honoured too.
 #[derive(Debug, Default)]
@@ -128,26 +150,12 @@ impl FrameCounter {
         progress
     }
 
-    /// Header bytes needed, as far as the bytes so far tell.
     fn head_needed(&self) -> usize {
-        if self.head_len < 2 {
-            return 2;
-        }
-        let ext = match self.head[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let mask = if self.head[1] & 0x80 != 0 { 4 } else { 0 };
-        2 + ext + mask
+        head_needed(&self.head[..self.head_len])
     }
 
     fn payload_len(&self) -> u64 {
-        match self.head[1] & 0x7f {
-            126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
-            127 => u64::from_be_bytes(self.head[2..10].try_into().expect("8 bytes")),
-            n => u64::from(n),
-        }
+        payload_len(&self.head)
     }
 
     fn finish(&mut self, progress: &mut Progress) {

@@ -359,27 +359,13 @@ impl Parser {
     }
 
     fn head_needed(&self) -> usize {
-        if self.head_len < 2 {
-            return 2;
-        }
-        let ext = match self.head[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let mask = if self.head[1] & 0x80 != 0 { 4 } else { 0 };
-        2 + ext + mask
+        wire::head_needed(&self.head[..self.head_len])
     }
 
     fn payload_len(&self) -> u64 {
-        match self.head[1] & 0x7f {
-            126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
-            127 => u64::from_be_bytes(self.head[2..10].try_into().expect("8 bytes")),
-            n => u64::from(n),
-        }
+        wire::payload_len(&self.head)
     }
 
-    /// A frame ended; `Ok(true)` if it was a close frame.
     fn end_frame(&mut self, now: u64, id: usize, shared: &Shared) -> io::Result<bool> {
         let (fin, opcode) = (self.head[0] & 0x80 != 0, self.head[0] & 0x0f);
         self.head_len = 0;

@@ -7,6 +7,31 @@ use flate2::{Compress, Compression, FlushCompress};
 /// the sender remove and the receiver put back.
 pub(crate) const SYNC_FLUSH_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+thread_local! {
+    /// A DEFLATE state parked by a no-context-takeover compressor after its
+    /// message, reset, with its (level, window bits): the next such message
+    /// on this thread reuses it instead of allocating and initialising
+    /// 250–370 KiB again. One per thread, so idle connections still hold
+    /// none, and a thread serving many of them holds one.
+    static SPARE: std::cell::RefCell<Option<(u8, u8, Compress)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A fresh state for `level` and `window_bits`: this thread's spare when it
+/// has those settings, else a new one.
+fn fresh_state(level: u8, window_bits: u8) -> Compress {
+    let spare = SPARE.with(|spare| spare.borrow_mut().take());
+    match spare {
+        Some((l, w, state)) if (l, w) == (level, window_bits) => state,
+        _ => Compress::new_with_window_bits(Compression::new(u32::from(level)), false, window_bits),
+    }
+}
+
+/// Resets `state` and parks it as this thread's spare.
+fn park_state(level: u8, window_bits: u8, mut state: Compress) {
+    state.reset();
+    SPARE.with(|spare| *spare.borrow_mut() = Some((level, window_bits, state)));
+}
+
 #[cfg(test)]
 thread_local! {
     /// How many times [`Compressor::compress`] ran on this thread, so that
@@ -25,7 +50,9 @@ thread_local! {
 ///
 /// The DEFLATE state (about 250–370 KiB, see the [module docs](crate::deflate))
 /// is allocated on the first non-empty message. Without context takeover it
-/// is dropped again after each message, so an idle connection holds none.
+/// is given up after each message, so an idle connection holds none: it is
+/// reset and kept as its thread's one spare, which the next message without
+/// context takeover on that thread (any connection's) reuses.
 ///
 /// [`DeflateConfig::get_min_size`]: crate::deflate::DeflateConfig::get_min_size
 #[derive(Debug)]
@@ -113,8 +140,13 @@ impl Compressor {
             return;
         }
         let (level, window_bits) = (self.level, self.window_bits);
+        let no_context_takeover = self.no_context_takeover;
         let state = self.state.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(u32::from(level)), false, window_bits)
+            if no_context_takeover {
+                fresh_state(level, window_bits)
+            } else {
+                Compress::new_with_window_bits(Compression::new(u32::from(level)), false, window_bits)
+            }
         });
         let start = out.len();
         let mut input = payload;
@@ -145,8 +177,11 @@ impl Compressor {
         }
         if self.no_context_takeover {
             // RFC 7692 §7.1.1: start the next message from an empty window.
-            // Dropping rather than resetting frees the state while idle.
-            self.state = None;
+            // The reset state goes to the thread's spare, not kept here, so
+            // that an idle connection holds none.
+            if let Some(state) = self.state.take() {
+                park_state(level, window_bits, state);
+            }
         }
     }
 }
@@ -257,5 +292,30 @@ mod tests {
         c.compress(&noise, &mut out);
         assert!(out.len() > noise.len() && out.len() < noise.len() + noise.len() / 100);
         assert!(out.capacity() < 2 * noise.len(), "capacity {}", out.capacity());
+    }
+
+    /// A message without context takeover compresses to the same bytes
+    /// from the thread's reused spare state as from a new one, whatever
+    /// other settings used the spare in between; and no connection keeps a
+    /// state between messages.
+    #[test]
+    fn the_spare_state_compresses_like_a_new_one() {
+        let text: Vec<u8> = (0..3000u32).flat_map(|i| format!("{{\"n\":{i},\"v\":\"abc\"}}").into_bytes()).collect();
+        let new_state = |level, bits| {
+            let mut state = Compress::new_with_window_bits(Compression::new(level), false, bits);
+            let mut out = vec![0; text.len() + 1024];
+            state.compress(&text, &mut out, FlushCompress::Sync).unwrap();
+            out.truncate(state.total_out() as usize - SYNC_FLUSH_TAIL.len());
+            out
+        };
+        let (fast, small) = (new_state(1, 15), new_state(6, 12));
+        let mut a = Compressor::new(1, 15, true).unwrap();
+        let mut b = Compressor::new(6, 12, true).unwrap();
+        for _ in 0..3 {
+            assert_eq!(compress_all(&mut a, &[&text]), [fast.clone()]);
+            assert!(!a.is_allocated(), "no state kept between messages");
+            assert_eq!(compress_all(&mut b, &[&text, &text]), [small.clone(), small.clone()]);
+            assert!(!b.is_allocated());
+        }
     }
 }

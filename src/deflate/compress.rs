@@ -312,7 +312,7 @@ mod tests {
         let mut a = Compressor::new(1, 15, true).unwrap();
         let mut b = Compressor::new(6, 12, true).unwrap();
         for _ in 0..3 {
-            assert_eq!(compress_all(&mut a, &[&text]), [fast.clone()]);
+            assert_eq!(compress_all(&mut a, &[&text]), std::slice::from_ref(&fast));
             assert!(!a.is_allocated(), "no state kept between messages");
             assert_eq!(compress_all(&mut b, &[&text, &text]), [small.clone(), small.clone()]);
             assert!(!b.is_allocated());

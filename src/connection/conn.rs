@@ -157,13 +157,7 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
             return Err(e.replay());
         }
         if self.close.handle_send() {
-            trace_event!(
-                tracing::Level::DEBUG,
-                initiator = "local",
-                code = frame.map(|f| u16::from(f.code)),
-                reason = frame.map(|f| f.reason.as_str()),
-                "closing handshake started"
-            );
+            trace_close_started("local", frame);
             self.queue_owed_pong();
             self.push_frame(OpCode::Close, &encode_close_payload(frame));
         }
@@ -212,13 +206,7 @@ impl<S: AsyncWrite + Unpin> Conn<S> {
     pub(crate) fn handle_close(&mut self, frame: Option<&CloseFrame>) {
         self.pong = None;
         if self.close.handle_receive() == OnReceive::Echo {
-            trace_event!(
-                tracing::Level::DEBUG,
-                initiator = "peer",
-                code = frame.map(|f| u16::from(f.code)),
-                reason = frame.map(|f| f.reason.as_str()),
-                "closing handshake started"
-            );
+            trace_close_started("peer", frame);
             let echo = frame.map(|f| CloseFrame::new(f.code, ""));
             self.push_urgent(OpCode::Close, &encode_close_payload(echo.as_ref()));
         }
@@ -320,4 +308,18 @@ fn payload_code(payload: &[u8]) -> Option<u16> {
 #[cfg(feature = "tracing")]
 fn payload_reason(payload: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(payload.get(2..).unwrap_or_default())
+}
+
+/// The closing handshake started: `initiator` (`"local"` or `"peer"`) sent
+/// the first close frame, `frame`. An event with the `tracing` feature.
+fn trace_close_started(initiator: &'static str, frame: Option<&CloseFrame>) {
+    trace_event!(
+        tracing::Level::DEBUG,
+        initiator,
+        code = frame.map(|f| u16::from(f.code)),
+        reason = frame.map(|f| f.reason.as_str()),
+        "closing handshake started"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (initiator, frame);
 }

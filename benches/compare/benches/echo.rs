@@ -25,6 +25,8 @@ mod loadgen;
 mod report;
 #[path = "echo/servers.rs"]
 mod servers;
+#[path = "echo/upgrades.rs"]
+mod upgrades;
 #[path = "echo/wire.rs"]
 mod wire;
 

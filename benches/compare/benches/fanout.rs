@@ -22,6 +22,8 @@ mod report;
 mod servers;
 #[path = "fanout/sys.rs"]
 mod sys;
+#[path = "echo/upgrades.rs"]
+mod upgrades;
 #[path = "echo/wire.rs"]
 #[allow(dead_code)] // Shared with the echo bench, which uses all of it.
 mod wire;

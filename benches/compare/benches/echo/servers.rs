@@ -13,6 +13,7 @@ use std::future::ready;
 use std::io::{self, Write as _};
 use std::sync::Arc;
 
+use crate::upgrades::{serve_with_upgrades, BoxError};
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -153,8 +154,6 @@ pub fn run(kind: Kind, addr: &str, pin: Option<core_affinity::CoreId>) -> ! {
     std::process::exit(1)
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// Runs one connection's future as its own task, reporting its error when
 /// `verbose`.
 fn spawn_conn<F>(kind: Kind, verbose: bool, conn: F)
@@ -207,23 +206,6 @@ async fn fastwebsockets(tcp: TcpStream, verbose: bool) -> Result<(), BoxError> {
         Ok::<_, fastwebsockets::WebSocketError>(response)
     });
     serve_with_upgrades(tcp, service).await
-}
-
-/// Serves one hyper HTTP/1 connection with upgrades on, for the servers
-/// whose handshake runs on hyper: `service` answers the upgrade request and
-/// spawns the echo on the upgrade future.
-async fn serve_with_upgrades<S>(tcp: TcpStream, service: S) -> Result<(), BoxError>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming>,
-    S::Error: Into<BoxError>,
-    S::ResBody: 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<BoxError>,
-{
-    hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-        .with_upgrades()
-        .await?;
-    Ok(())
 }
 
 async fn fastwebsockets_echo(upgrade: fastwebsockets::upgrade::UpgradeFut) -> Result<(), BoxError> {

@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 
 use crate::deflate;
 use crate::sys::{mono_ns, put_stamp, raise_nofile};
+use crate::upgrades::{serve_with_upgrades, BoxError};
 
 /// Every server the bench knows, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,8 +177,6 @@ pub fn run(kind: Kind, setup: Setup, pin: Option<core_affinity::CoreId>) -> ! {
     eprintln!("{} server failed: {result:?}", kind.name());
     std::process::exit(1)
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Waits for `go N`, then up to 2 s for `count()` to reach N (the last
 /// connections may still be subscribing).
@@ -440,22 +439,6 @@ async fn tokio_websockets(tcp: TcpStream, tx: Channel) -> Result<(), BoxError> {
         }
         ws.flush().await?;
     }
-    Ok(())
-}
-
-/// Serves one hyper HTTP/1 connection with upgrades on, for the servers
-/// whose handshake runs on hyper (as in the echo bench).
-async fn serve_with_upgrades<S>(tcp: TcpStream, service: S) -> Result<(), BoxError>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming>,
-    S::Error: Into<BoxError>,
-    S::ResBody: 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<BoxError>,
-{
-    hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-        .with_upgrades()
-        .await?;
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 use bytes::{BufMut, BytesMut};
 use flate2::{Compress, Compression, FlushCompress};
 
+use crate::deflate::quick;
+
 /// The empty stored block a sync flush ends with, which RFC 7692 §7.2.1 has
 /// the sender remove and the receiver put back.
 pub(crate) const SYNC_FLUSH_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -39,6 +41,19 @@ thread_local! {
     pub(crate) static COMPRESSIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+thread_local! {
+    /// The hash table of this thread's level-1 messages without context
+    /// takeover (any connection's): 16 KiB, never cleared (see
+    /// [`quick`](super::quick)).
+    static QUICK_HEAD: std::cell::RefCell<Option<Box<quick::Head>>> = const { std::cell::RefCell::new(None) };
+    /// Where a level-1 message longer than its window's slack is put
+    /// together with the window.
+    static QUICK_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer larger than this is given back after its message.
+const MAX_KEPT_SCRATCH: usize = 256 * 1024;
+
 /// The sending half of permessage-deflate: turns message payloads into
 /// compressed payloads for frames with RSV1 set (RFC 7692 §6).
 ///
@@ -48,11 +63,17 @@ thread_local! {
 /// grew): the peer's window would miss it and later messages would decode to
 /// garbage. Decide on [`DeflateConfig::get_min_size`] *before* compressing.
 ///
-/// The DEFLATE state (about 250–370 KiB, see the [module docs](crate::deflate))
-/// is allocated on the first non-empty message. Without context takeover it
-/// is given up after each message, so an idle connection holds none: it is
-/// reset and kept as its thread's one spare, which the next message without
-/// context takeover on that thread (any connection's) reuses.
+/// Two encoders, by level (see the [module docs](crate::deflate) for their
+/// memory and speed):
+///
+/// - Level 1, the default: silverback's own, which refers back at most
+///   16 KiB (2^14, or the agreed window if smaller) and keeps about 36 KiB
+///   per connection with context takeover, none without.
+/// - Levels 0 and 2 to 9: zlib-rs, whose state takes about 250–370 KiB.
+///   With context takeover a connection keeps it from its first non-empty
+///   message on. Without, it is reset after each message and kept as its
+///   thread's one spare, which the next message without context takeover on
+///   that thread (any connection's) reuses, so an idle connection holds none.
 ///
 /// [`DeflateConfig::get_min_size`]: crate::deflate::DeflateConfig::get_min_size
 #[derive(Debug)]
@@ -60,7 +81,18 @@ pub struct Compressor {
     level: u8,
     window_bits: u8,
     no_context_takeover: bool,
-    state: Option<Compress>,
+    state: State,
+}
+
+/// What a compressor keeps between messages.
+#[derive(Debug)]
+enum State {
+    /// Nothing yet, or nothing ever (no context takeover).
+    None,
+    /// Level 1 with context takeover.
+    Quick(Box<quick::Window>),
+    /// zlib-rs, with context takeover.
+    Zlib(Compress),
 }
 
 impl Compressor {
@@ -83,7 +115,7 @@ impl Compressor {
         if !(Self::MIN_WINDOW_BITS..=Self::MAX_WINDOW_BITS).contains(&window_bits) || level > 9 {
             return None;
         }
-        Some(Compressor { level, window_bits, no_context_takeover, state: None })
+        Some(Compressor { level, window_bits, no_context_takeover, state: State::None })
     }
 
     /// The compression level, 0 (store only) to 9.
@@ -104,10 +136,10 @@ impl Compressor {
         self.no_context_takeover
     }
 
-    /// Whether the DEFLATE state is currently allocated.
+    /// Whether a state is currently kept between messages.
     #[must_use]
     pub fn is_allocated(&self) -> bool {
-        self.state.is_some()
+        !matches!(self.state, State::None)
     }
 
     /// Appends the compressed form of one whole message's `payload` to `out`.
@@ -117,8 +149,9 @@ impl Compressor {
     /// empty DEFLATE block with no compression (the "BTYPE" bits are set to
     /// 00), append an empty DEFLATE block with no compression to the tail
     /// end. Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail
-    /// end." A sync flush always ends with that empty block, so only the
-    /// removal is needed.
+    /// end." Both encoders end each message with that empty block, so only
+    /// the removal is needed (silverback's own encoder never writes those 4
+    /// octets at all).
     ///
     /// An empty payload becomes the single byte `0x00` (RFC 7692 §7.2.3.6),
     /// which leaves the state untouched.
@@ -139,15 +172,42 @@ impl Compressor {
             out.put_u8(0x00);
             return;
         }
-        let (level, window_bits) = (self.level, self.window_bits);
-        let no_context_takeover = self.no_context_takeover;
-        let state = self.state.get_or_insert_with(|| {
-            if no_context_takeover {
-                fresh_state(level, window_bits)
-            } else {
-                Compress::new_with_window_bits(Compression::new(u32::from(level)), false, window_bits)
+        if self.level == 1 {
+            self.compress_quick(payload, out);
+        } else {
+            self.compress_zlib(payload, out);
+        }
+    }
+
+    fn compress_quick(&mut self, payload: &[u8], out: &mut BytesMut) {
+        if self.no_context_takeover {
+            QUICK_HEAD.with(|head| {
+                let mut head = head.borrow_mut();
+                let head = head.get_or_insert_with(quick::new_head);
+                quick::compress_fresh(payload, self.window_bits, head, out);
+            });
+            return;
+        }
+        if !matches!(self.state, State::Quick(_)) {
+            self.state = State::Quick(Box::new(quick::Window::new(self.window_bits)));
+        }
+        let State::Quick(window) = &mut self.state else { unreachable!("set just above") };
+        QUICK_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            window.compress(payload, out, &mut scratch);
+            if scratch.capacity() > MAX_KEPT_SCRATCH {
+                *scratch = Vec::new();
             }
         });
+    }
+
+    fn compress_zlib(&mut self, payload: &[u8], out: &mut BytesMut) {
+        let (level, window_bits) = (self.level, self.window_bits);
+        let mut state = match std::mem::replace(&mut self.state, State::None) {
+            State::Zlib(state) => state,
+            _ if self.no_context_takeover => fresh_state(level, window_bits),
+            _ => Compress::new_with_window_bits(Compression::new(u32::from(level)), false, window_bits),
+        };
         let start = out.len();
         let mut input = payload;
         // Text usually shrinks to well under half: try that first, then ask
@@ -179,9 +239,9 @@ impl Compressor {
             // RFC 7692 §7.1.1: start the next message from an empty window.
             // The reset state goes to the thread's spare, not kept here, so
             // that an idle connection holds none.
-            if let Some(state) = self.state.take() {
-                park_state(level, window_bits, state);
-            }
+            park_state(level, window_bits, state);
+        } else {
+            self.state = State::Zlib(state);
         }
     }
 }
@@ -308,8 +368,8 @@ mod tests {
             out.truncate(state.total_out() as usize - SYNC_FLUSH_TAIL.len());
             out
         };
-        let (fast, small) = (new_state(1, 15), new_state(6, 12));
-        let mut a = Compressor::new(1, 15, true).unwrap();
+        let (fast, small) = (new_state(2, 15), new_state(6, 12));
+        let mut a = Compressor::new(2, 15, true).unwrap();
         let mut b = Compressor::new(6, 12, true).unwrap();
         for _ in 0..3 {
             assert_eq!(compress_all(&mut a, &[&text]), std::slice::from_ref(&fast));

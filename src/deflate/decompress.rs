@@ -18,6 +18,22 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// The smallest, unless the size limit is nearer.
 const MIN_CHUNK: usize = 1024;
 
+thread_local! {
+    /// An inflate state parked after its message, reset, with its window
+    /// bits: the next message on this thread (any connection's) takes it
+    /// instead of allocating 46 KiB again.
+    static SPARE: std::cell::RefCell<Option<(u8, Decompress)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A fresh inflate state for `window_bits`: this thread's spare when it
+/// has that window, else a new one.
+fn fresh_state(window_bits: u8) -> Decompress {
+    match SPARE.with(|spare| spare.borrow_mut().take()) {
+        Some((bits, state)) if bits == window_bits => state,
+        _ => Decompress::new_with_window_bits(false, window_bits),
+    }
+}
+
 /// The receiving half of permessage-deflate: turns the payloads of a
 /// compressed message's frames back into the message.
 ///
@@ -26,15 +42,22 @@ const MIN_CHUNK: usize = 1024;
 /// an error the message is lost and the connection should be failed; the
 /// decompressor has then forgotten its state.
 ///
-/// The inflate state (about 46 KiB, see the [module docs](crate::deflate)) is
-/// allocated when the first compressed message arrives. Without context
-/// takeover it is dropped after each message, so an idle connection holds
-/// none; re-creating it costs well under a microsecond per message.
+/// The inflate state (about 46 KiB whatever the window, see the [module
+/// docs](crate::deflate)) is held only while a message is being inflated.
+/// Between messages it is reset and parked as its thread's one spare, which
+/// the next compressed message on that thread (any connection's) takes; with
+/// context takeover the connection keeps just its window, the last
+/// 2^`window_bits` bytes it inflated, and hands them back to the state as
+/// its dictionary when the next message starts. So an idle connection holds
+/// at most its window (4 KiB for a client that agreed to 2^12), or nothing
+/// without context takeover.
 #[derive(Debug)]
 pub struct Decompressor {
     window_bits: u8,
     no_context_takeover: bool,
     state: Option<Decompress>,
+    /// With context takeover: the last bytes inflated, at most the window.
+    window: Vec<u8>,
     /// Bytes produced for the message in progress.
     message_len: usize,
 }
@@ -48,7 +71,13 @@ impl Decompressor {
     /// rounded into 9..=15.
     #[must_use]
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
-        Decompressor { window_bits: window_bits.clamp(9, 15), no_context_takeover, state: None, message_len: 0 }
+        Decompressor {
+            window_bits: window_bits.clamp(9, 15),
+            no_context_takeover,
+            state: None,
+            window: Vec::new(),
+            message_len: 0,
+        }
     }
 
     /// The window used, as a base-2 logarithm.
@@ -63,10 +92,11 @@ impl Decompressor {
         self.no_context_takeover
     }
 
-    /// Whether the inflate state is currently allocated.
+    /// Whether anything is kept: the inflate state (in a message) or, with
+    /// context takeover, the window between messages.
     #[must_use]
     pub fn is_allocated(&self) -> bool {
-        self.state.is_some()
+        self.state.is_some() || self.window.capacity() > 0
     }
 
     /// Decompresses the next piece of the current message's payload,
@@ -88,12 +118,16 @@ impl Decompressor {
 
     /// Ends the current message: RFC 7692 §7.2.2, "Append 4 octets of 0x00
     /// 0x00 0xff 0xff to the tail end of the payload of the message", and
-    /// decompress those. Then, without context takeover, the state is
-    /// dropped; otherwise it is kept as the next message's window.
+    /// decompress those. Then the state is parked; with context takeover the
+    /// window is kept for the next message.
     pub fn finish_message(&mut self, out: &mut BytesMut, max_len: usize) -> Result<(), InflateError> {
         let result = self.inflate(&SYNC_FLUSH_TAIL, out, max_len);
-        if result.is_err() || self.no_context_takeover {
+        if result.is_err() {
             self.reset();
+        } else if let Some(mut state) = self.state.take() {
+            state.reset(false);
+            let window_bits = self.window_bits;
+            SPARE.with(|spare| *spare.borrow_mut() = Some((window_bits, state)));
         }
         self.message_len = 0;
         result
@@ -102,12 +136,54 @@ impl Decompressor {
     /// Forgets the message in progress and the window, freeing the state.
     pub fn reset(&mut self) {
         self.state = None;
+        self.window = Vec::new();
         self.message_len = 0;
     }
 
-    fn inflate(&mut self, mut input: &[u8], out: &mut BytesMut, max_len: usize) -> Result<(), InflateError> {
-        let window_bits = self.window_bits;
-        let state = self.state.get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
+    /// Keeps the last 2^`window_bits` bytes of what was inflated, which the
+    /// peer may refer back to in later messages.
+    fn remember(&mut self, produced: &[u8]) {
+        let size = 1usize << self.window_bits;
+        if produced.len() >= size {
+            self.window.clear();
+            self.window.reserve_exact(size);
+            self.window.extend_from_slice(&produced[produced.len() - size..]);
+            return;
+        }
+        let overflow = (self.window.len() + produced.len()).saturating_sub(size);
+        self.window.drain(..overflow);
+        if self.window.capacity() < self.window.len() + produced.len() {
+            let wanted = (self.window.len() + produced.len()).max(self.window.capacity() * 2).min(size);
+            self.window.reserve_exact(wanted - self.window.len());
+        }
+        self.window.extend_from_slice(produced);
+    }
+
+    fn inflate(&mut self, input: &[u8], out: &mut BytesMut, max_len: usize) -> Result<(), InflateError> {
+        let mut state = match self.state.take() {
+            Some(state) => state,
+            None => {
+                let mut state = fresh_state(self.window_bits);
+                if !self.window.is_empty() {
+                    // The peer's window, as the new state's dictionary: a
+                    // raw stream takes one at any point.
+                    state.set_dictionary(&self.window).map_err(|_| InflateError::Corrupt)?;
+                }
+                state
+            }
+        };
+        let result = self.inflate_with(&mut state, input, out, max_len);
+        self.state = Some(state);
+        result
+    }
+
+    fn inflate_with(
+        &mut self,
+        state: &mut Decompress,
+        mut input: &[u8],
+        out: &mut BytesMut,
+        max_len: usize,
+    ) -> Result<(), InflateError> {
         let mut chunk = input.len().saturating_mul(4).clamp(MIN_CHUNK, MAX_CHUNK);
         loop {
             // Room for what the message may still produce, plus one byte to
@@ -127,6 +203,9 @@ impl Decompressor {
             if self.message_len > max_len {
                 return Err(InflateError::TooLarge);
             }
+            if !self.no_context_takeover && produced > 0 {
+                self.remember(&out[at..]);
+            }
             match status {
                 Err(_) => return Err(InflateError::Corrupt),
                 Ok(Status::StreamEnd) => {
@@ -134,7 +213,8 @@ impl Decompressor {
                     // 7692 §7.2.3.4). What follows, at least the appended
                     // tail, starts a new stream. The window is lost: a peer
                     // that then refers back gets a corrupt-data error.
-                    *state = Decompress::new_with_window_bits(false, window_bits);
+                    *state = Decompress::new_with_window_bits(false, self.window_bits);
+                    self.window.clear();
                     if input.is_empty() {
                         return Ok(());
                     }

@@ -82,6 +82,7 @@ mod decompress;
 mod extension_header;
 mod negotiate;
 mod outgoing;
+mod quick;
 
 pub use crate::protocol::InflateError;
 pub use compress::Compressor;

@@ -203,7 +203,9 @@ pub fn client_offer(config: &DeflateConfig) -> String {
 /// lets us drop our decompressor between messages); `server_max_window_bits`
 /// when offered (§7.1.2.1: "with the same or smaller value as the offer") or
 /// below 15; `client_max_window_bits` when offered and the agreed value is
-/// below 15.
+/// below 15: the smallest of the offered value,
+/// [`DeflateConfig::get_client_max_window_bits`] and
+/// [`DeflateConfig::get_preferred_client_window_bits`] (12 by default).
 ///
 /// An agreed server window of 8 is accepted, not declined: we then send
 /// uncompressed messages ([`DeflateParams::compressor`] is `None`) and still
@@ -332,7 +334,12 @@ fn accept_offer(config: &DeflateConfig, offer: &Element) -> Option<(String, Defl
         // client's window, so a limit we insist on means declining.
         None if config.get_client_max_window_bits() < 15 => return None,
         None => 15,
-        Some(offered) => offered.unwrap_or(15).min(config.get_client_max_window_bits()),
+        // §7.1.2.2: the offer lets us pick the client's window; our wish
+        // counts as much as our limit.
+        Some(offered) => offered
+            .unwrap_or(15)
+            .min(config.get_client_max_window_bits())
+            .min(config.get_preferred_client_window_bits()),
     };
     let params = DeflateParams {
         server_no_context_takeover: offer.server_no_context_takeover || config.get_server_no_context_takeover(),

@@ -35,7 +35,8 @@ fn client_offers() {
 
 #[test]
 fn server_accepts_the_first_acceptable_offer() {
-    let c = DeflateConfig::new();
+    // Asking nothing of the client's window unless a row says so.
+    let c = DeflateConfig::new().preferred_client_window_bits(15);
     type Row = (DeflateConfig, &'static [&'static [u8]], Option<(&'static str, DeflateParams)>);
     let table: &[Row] = &[
         (c, &[], None),
@@ -96,6 +97,24 @@ fn server_accepts_the_first_acceptable_offer() {
             c.client_max_window_bits(11),
             &[b"permessage-deflate; client_max_window_bits"],
             Some(("permessage-deflate; client_max_window_bits=11", params(false, false, 15, 11))),
+        ),
+        // The default wish for the client's window (12): asked where the
+        // offer allows it, never a reason to decline.
+        (
+            DeflateConfig::new(),
+            &[b"permessage-deflate; client_max_window_bits"],
+            Some(("permessage-deflate; client_max_window_bits=12", params(false, false, 15, 12))),
+        ),
+        (DeflateConfig::new(), &[b"permessage-deflate"], Some(("permessage-deflate", DEFAULT))),
+        (
+            DeflateConfig::new(),
+            &[b"permessage-deflate; client_max_window_bits=10"],
+            Some(("permessage-deflate; client_max_window_bits=10", params(false, false, 15, 10))),
+        ),
+        (
+            DeflateConfig::new().preferred_client_window_bits(9).client_max_window_bits(11),
+            &[b"permessage-deflate; client_max_window_bits"],
+            Some(("permessage-deflate; client_max_window_bits=9", params(false, false, 15, 9))),
         ),
         (
             c.client_max_window_bits(11),
@@ -173,7 +192,8 @@ fn server_declines_invalid_offers() {
         assert_eq!(server_negotiate(&DeflateConfig::new(), &[offer.as_bytes()]), Ok(None), "{offer}");
         let fallback = format!("{offer}, permessage-deflate; client_max_window_bits");
         let (answer, got) = server_negotiate(&DeflateConfig::new(), &[fallback.as_bytes()]).unwrap().unwrap();
-        assert_eq!((answer.as_str(), got), ("permessage-deflate", DEFAULT), "{fallback}");
+        let expected = ("permessage-deflate; client_max_window_bits=12", super::tests::params(false, false, 15, 12));
+        assert_eq!((answer.as_str(), got), expected, "{fallback}");
     }
 }
 

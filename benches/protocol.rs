@@ -286,6 +286,91 @@ fn broadcast_deflate(c: &mut Criterion) {
 #[cfg(not(feature = "deflate"))]
 fn broadcast_deflate(_: &mut Criterion) {}
 
+/// One connection's compressor and decompressor on a conversation of 64
+/// different JSON-like messages (512 B and 16 KiB), with context takeover
+/// (a window carried from message to message) and without. Throughput is
+/// per message. As on a server with the default `DeflateConfig` and
+/// Chromium's offer, the compressor may use a 2^15 window and the
+/// decompressor inflates a peer that agreed to 2^12.
+#[cfg(feature = "deflate")]
+fn deflate_messages(c: &mut Criterion) {
+    use silverback::deflate::{Compressor, Decompressor};
+
+    const MESSAGES: usize = 64;
+    let json = |seed: usize, len: usize| {
+        let mut text = String::from("[");
+        let mut i = seed * 1_000;
+        while text.len() < len {
+            text.push_str(&format!(
+                r#"{{"id":{i},"user":"user{}","score":{},"city":"{}","text":"hello there"}},"#,
+                i * 7 % 13,
+                i * 31 % 1001,
+                ["Oslo", "Lima", "Osaka", "Dublin"][i % 4]
+            ));
+            i += 1 + i % 3;
+        }
+        text.truncate(len);
+        text.into_bytes()
+    };
+    let mut group = c.benchmark_group("deflate_messages");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    for len in [512, 16 * 1024] {
+        let messages: Vec<Vec<u8>> = (0..MESSAGES).map(|seed| json(seed, len)).collect();
+        for no_context_takeover in [false, true] {
+            let mode = if no_context_takeover { "no_context_takeover" } else { "context_takeover" };
+            let mut compressed = Vec::new();
+            let mut compressor = Compressor::new(1, 12, no_context_takeover).unwrap();
+            for message in &messages {
+                let mut out = BytesMut::new();
+                compressor.compress(message, &mut out);
+                compressed.push(out);
+            }
+            group.bench_function(BenchmarkId::new(format!("compress_{mode}"), len), |b| {
+                let mut compressor = Compressor::new(1, 15, no_context_takeover).unwrap();
+                let mut out = BytesMut::with_capacity(2 * len);
+                b.iter(|| {
+                    for message in &messages {
+                        out.clear();
+                        compressor.compress(message, &mut out);
+                    }
+                });
+            });
+            if !no_context_takeover {
+                // Idle after every message: the state is rebuilt from the
+                // kept window each time (how silverback's connections work
+                // when messages come one by one).
+                group.bench_function(BenchmarkId::new("decompress_context_takeover_idle", len), |b| {
+                    let mut out = BytesMut::with_capacity(2 * len);
+                    b.iter(|| {
+                        let mut decompressor = Decompressor::new(12, false);
+                        for payload in &compressed {
+                            out.clear();
+                            decompressor.decompress(payload, &mut out, usize::MAX).unwrap();
+                            decompressor.finish_message(&mut out, usize::MAX).unwrap();
+                            decompressor.idle();
+                        }
+                    });
+                });
+            }
+            group.bench_function(BenchmarkId::new(format!("decompress_{mode}"), len), |b| {
+                let mut out = BytesMut::with_capacity(2 * len);
+                b.iter(|| {
+                    let mut decompressor = Decompressor::new(12, no_context_takeover);
+                    for payload in &compressed {
+                        out.clear();
+                        decompressor.decompress(payload, &mut out, usize::MAX).unwrap();
+                        decompressor.finish_message(&mut out, usize::MAX).unwrap();
+                    }
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "deflate"))]
+fn deflate_messages(_: &mut Criterion) {}
+
 criterion_group!(
     benches,
     masking,
@@ -295,6 +380,7 @@ criterion_group!(
     write_batching,
     broadcast,
     broadcast_deflate,
+    deflate_messages,
     echo_pipeline,
     handshake
 );

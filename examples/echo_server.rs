@@ -1,4 +1,7 @@
-//! Echo server: `cargo run --release --example echo_server -- 127.0.0.1:9001`
+//! Echo server: `cargo run --release --example echo_server -- 127.0.0.1:9001 [--deflate-low-memory]`
+//!
+//! With `--deflate-low-memory` compression uses [`DeflateConfig::low_memory`]
+//! (no context takeover either way) instead of the defaults.
 //!
 //! Accepts any origin, echoes every text and binary message as received and
 //! answers close frames. The Autobahn `fuzzingclient` tests silverback's
@@ -22,6 +25,11 @@ mod stop;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let deflate = if std::env::args().skip(2).any(|arg| arg == "--deflate-low-memory") {
+        DeflateConfig::low_memory()
+    } else {
+        DeflateConfig::default()
+    };
     // Installed before anything else, so that a signal is never missed.
     let mut stop = stop::StopSignals::new()?;
     let listener = TcpListener::bind(&addr).await?;
@@ -30,7 +38,7 @@ async fn main() -> std::io::Result<()> {
     // Shared, not cloned: each connection's task then holds a pointer
     // rather than a copy of the settings.
     // Compression is accepted when a client offers it (RFC 7692).
-    let upgrader = Arc::new(Upgrader::new().allow_any_origin().deflate(DeflateConfig::default()).shutdown(&shutdown));
+    let upgrader = Arc::new(Upgrader::new().allow_any_origin().deflate(deflate).shutdown(&shutdown));
     loop {
         let tcp = tokio::select! {
             accepted = listener.accept() => accepted?.0,

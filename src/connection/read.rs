@@ -444,6 +444,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         }
         match read {
             Poll::Pending => {
+                // A compressed connection's inflate state goes too, between
+                // messages; its window stays.
+                self.decoder.idle();
                 if self.buf.is_empty() && self.decoder.is_between_frames() {
                     // Idle connections keep no read buffer: it goes to the
                     // next connection on this thread that reads.

@@ -43,7 +43,7 @@ thread_local! {
 
 thread_local! {
     /// The hash table of this thread's level-1 messages without context
-    /// takeover (any connection's): 16 KiB, never cleared (see
+    /// takeover (any connection's): 8 KiB, never cleared (see
     /// [`quick`](super::quick)).
     static QUICK_HEAD: std::cell::RefCell<Option<Box<quick::Head>>> = const { std::cell::RefCell::new(None) };
     /// Where a level-1 message longer than its window's slack is put
@@ -67,7 +67,7 @@ const MAX_KEPT_SCRATCH: usize = 256 * 1024;
 /// memory and speed):
 ///
 /// - Level 1, the default: silverback's own, which refers back at most
-///   16 KiB (2^14, or the agreed window if smaller) and keeps about 36 KiB
+///   16 KiB (2^14, or the agreed window if smaller) and keeps about 26 KiB
 ///   per connection with context takeover, none without.
 /// - Levels 0 and 2 to 9: zlib-rs, whose state takes about 250–370 KiB.
 ///   With context takeover a connection keeps it from its first non-empty

@@ -80,6 +80,51 @@ proptest! {
         prop_assert!(!(no_context_takeover && decompressor.is_allocated()));
     }
 
+    /// Long conversations with context takeover at level 1 (silverback's own
+    /// encoder) and at level 6 (zlib-rs): windows slide many times, and the
+    /// decompressor hands the window it kept to a fresh state as its
+    /// dictionary at every message; everything decodes.
+    #[test]
+    fn long_conversations_round_trip(
+        messages in prop::collection::vec(payload(), 10..40),
+        window_bits in 9u8..=15,
+        level in prop::sample::select(vec![1u8, 6]),
+        cuts in prop::collection::vec(any::<Index>(), 0..4),
+    ) {
+        let mut compressor = Compressor::new(level, window_bits, false).unwrap();
+        let mut decompressor = Decompressor::new(window_bits, false);
+        prop_assert_eq!(&round_trip(&mut compressor, &mut decompressor, &messages, &cuts)?, &messages);
+    }
+
+    /// The same, with the connection going idle at random points between and
+    /// within messages: the inflate state is then dropped between messages
+    /// and rebuilt from the kept window, and kept within one.
+    #[test]
+    fn idle_connections_rebuild_their_state(
+        messages in prop::collection::vec(payload(), 5..30),
+        window_bits in 9u8..=15,
+        idles in prop::collection::vec(any::<(bool, bool)>(), 30),
+    ) {
+        let mut compressor = Compressor::new(1, window_bits, false).unwrap();
+        let mut decompressor = Decompressor::new(window_bits, false);
+        for (message, (between, within)) in messages.iter().zip(idles) {
+            let mut wire = BytesMut::new();
+            compressor.compress(message, &mut wire);
+            let mut out = BytesMut::new();
+            let half = wire.len() / 2;
+            decompressor.decompress(&wire[..half], &mut out, usize::MAX)?;
+            if within {
+                decompressor.idle();
+            }
+            decompressor.decompress(&wire[half..], &mut out, usize::MAX)?;
+            decompressor.finish_message(&mut out, usize::MAX)?;
+            prop_assert_eq!(&out[..], &message[..]);
+            if between {
+                decompressor.idle();
+            }
+        }
+    }
+
     /// The same through negotiation: each side's compressor feeds the
     /// other's decompressor, whatever both were configured with.
     #[test]

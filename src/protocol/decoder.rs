@@ -116,6 +116,14 @@ impl MessageDecoder {
         self.inflate = Some(inflater);
     }
 
+    /// The connection has no more input for now: lets the inflater give up
+    /// what it can rebuild (see [`Inflate::idle`]).
+    pub fn idle(&mut self) {
+        if let Some(inflate) = self.inflate.as_mut() {
+            inflate.idle();
+        }
+    }
+
     /// The limits in force.
     #[must_use]
     pub fn limits(&self) -> Limits {

@@ -22,6 +22,12 @@ pub trait Inflate: fmt::Debug + Send + Sync {
     /// Ends the current message (its final frame was fed): decompresses the
     /// implicit `00 00 ff ff` tail and resets what must be reset.
     fn finish_message(&mut self, out: &mut BytesMut, max_len: usize) -> Result<(), InflateError>;
+
+    /// The connection has no more input for now: an inflater may give up
+    /// memory it can rebuild (say, a state it can make again from the
+    /// window it keeps). Not between messages, it must keep what the
+    /// message in progress needs. The default does nothing.
+    fn idle(&mut self) {}
 }
 
 /// Why a compressed message could not be decompressed.

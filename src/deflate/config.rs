@@ -6,10 +6,13 @@
 /// The four negotiation settings read differently depending on the side:
 /// a client *offers* them and then checks the server's answer; a server
 /// *accepts* or *declines* each offer and may *impose* more. The setters
-/// document both readings. The defaults are the RFC's own (no restriction:
-/// context takeover on both sides, 32 KiB windows), which compress best and
-/// are what browsers offer; see the [module docs](crate::deflate) for the
-/// memory that costs per connection.
+/// document both readings. The negotiated defaults are the RFC's own (no
+/// restriction: context takeover on both sides, 32 KiB windows), which
+/// compress best and are what browsers offer, with one wish: a server asks
+/// clients that let it choose for a 2^12 window
+/// ([`DeflateConfig::preferred_client_window_bits`]). See the [module
+/// docs](crate::deflate) for the memory a connection costs (about 33 KiB
+/// with the defaults, 3 KiB with [`DeflateConfig::low_memory`]).
 ///
 /// Setters clamp out-of-range values rather than panic.
 ///

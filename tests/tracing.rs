@@ -154,3 +154,44 @@ async fn a_clean_close_emits_the_code_and_who_started_it() {
     assert_eq!((theirs["initiator"].as_str(), theirs["code"].as_str()), ("peer", "4000"));
     assert!(capture.events("connection failed, closing with an error code").is_empty());
 }
+
+/// A connection upgraded through hyper records the agreed subprotocol in
+/// its span, as `accept` does.
+#[cfg(feature = "hyper")]
+#[tokio::test]
+async fn a_hyper_upgrade_records_the_subprotocol_in_its_span() {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use silverback::Connector;
+
+    let (capture, _guard) = capture();
+    let (server_io, client_io) = tokio::io::duplex(1 << 16);
+    let upgrader = Upgrader::new().subprotocols(["chat.v2"]);
+    let (upgraded_tx, upgraded_rx) = tokio::sync::oneshot::channel();
+    let upgraded_tx = Mutex::new(Some(upgraded_tx));
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let (response, upgrade) = upgrader.upgrade_hyper(&mut req).expect("upgrade accepted");
+        if let Some(tx) = upgraded_tx.lock().unwrap().take() {
+            tokio::spawn(async move {
+                let _ = tx.send(upgrade.await);
+            });
+        }
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    });
+    // The runtime has one thread, so the spawned task sees the subscriber.
+    tokio::spawn(
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(server_io), service).with_upgrades(),
+    );
+    let connector = Connector::new().subprotocols(["chat.v2"]);
+    let span = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let (_client, response) = connector.connect_on(client_io, "ws://a.example/chat").await.unwrap();
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v2");
+        let _server_ws = upgraded_rx.await.unwrap().unwrap();
+        let spans = capture.0.spans.lock().unwrap();
+        let server_span = spans.values().find(|f| f.get("role").is_some_and(|r| r == "server")).cloned();
+        server_span.expect("a server span")
+    })
+    .await
+    .expect("test timed out");
+    assert_eq!(span.get("subprotocol").map(String::as_str), Some("chat.v2"), "{span:?}");
+}

@@ -128,9 +128,11 @@ impl Upgrader {
                 answer.extensions.as_deref(),
                 self.extra_headers(),
             )?;
-            Ok::<_, Refused>((response, answer.agreed))
+            // Owned, for the connection's span once the upgrade is done.
+            let subprotocol = answer.subprotocol.map(str::to_owned);
+            Ok::<_, Refused>((response, answer.agreed, subprotocol))
         });
-        let (response, agreed) = decided
+        let (response, agreed, subprotocol) = decided
             .inspect_err(|_refused| trace_event!(tracing::Level::INFO, status = _refused.error().status().map(|s| s.as_u16()), reason = %_refused.error(), "handshake refused"))
             .map_err(Refusal::from)?;
         let on_upgrade: OnUpgrade = ::hyper::upgrade::on(request);
@@ -141,6 +143,7 @@ impl Upgrader {
             let upgraded = within(deadline, on_upgrade).await?.map_err(|err| Error::Io(io::Error::other(err)))?;
             let io = TokioIo::new(upgraded);
             let mut ws = extensions::into_stream(io, Role::Server, config, BytesMut::new(), agreed);
+            ws.trace_subprotocol(subprotocol.as_deref());
             if let Some(shutdown) = shutdown {
                 shutdown.register(&mut ws);
             }

@@ -178,3 +178,75 @@ pub(crate) async fn wrap(io: MaybeTlsStream, host: &str, config: &TlsConfig) -> 
         TlsConfig::Native(ref connector) => native::wrap(io, host, connector).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which backend a choice fell on.
+    fn backend(config: &TlsConfig) -> &'static str {
+        match *config {
+            #[cfg(feature = "rustls")]
+            TlsConfig::Rustls(_) => "rustls",
+            #[cfg(feature = "native-tls")]
+            TlsConfig::Native(_) => "native-tls",
+        }
+    }
+
+    #[cfg(feature = "rustls")]
+    fn own_rustls() -> std::sync::Arc<::rustls::ClientConfig> {
+        let provider = std::sync::Arc::new(::rustls::crypto::ring::default_provider());
+        let config = ::rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(::rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        std::sync::Arc::new(config)
+    }
+
+    #[test]
+    fn the_default_backend() {
+        let chosen = TlsSettings::default().choose();
+        let roots = cfg!(any(feature = "rustls-webpki-roots", feature = "rustls-native-roots"));
+        match chosen {
+            Ok(config) if roots => assert_eq!(backend(&config), "rustls"),
+            Ok(config) => assert_eq!(backend(&config), "native-tls"),
+            // Native roots may be missing on a bare machine.
+            Err(crate::Error::Io(_)) if roots => {}
+            Err(crate::Error::Handshake(e)) if !roots && !cfg!(feature = "native-tls") => {
+                let expected =
+                    if cfg!(feature = "rustls") { HandshakeError::NoTlsRoots } else { HandshakeError::TlsNotEnabled };
+                assert_eq!(e, expected);
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn an_own_rustls_config_is_used_as_given() {
+        let own = own_rustls();
+        let settings = TlsSettings { rustls: Some(own.clone()), ..TlsSettings::default() };
+        match settings.choose().unwrap() {
+            TlsConfig::Rustls(chosen) => assert!(std::sync::Arc::ptr_eq(&chosen, &own)),
+            #[allow(unreachable_patterns)]
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[cfg(feature = "native-tls")]
+    #[test]
+    fn a_native_connector_wins_and_a_proxy_falls_back_to_the_server_settings() {
+        let native = tokio_native_tls::native_tls::TlsConnector::new().unwrap();
+        let server = TlsSettings { native: Some(native.into()), ..TlsSettings::default() };
+        #[cfg(feature = "rustls")]
+        let server = TlsSettings { rustls: Some(own_rustls()), ..server };
+        assert_eq!(backend(&server.choose().unwrap()), "native-tls");
+        assert_eq!(backend(&TlsSettings::default().choose_for_proxy(&server).unwrap()), "native-tls");
+        #[cfg(feature = "rustls")]
+        {
+            let proxy = TlsSettings { rustls: Some(own_rustls()), ..TlsSettings::default() };
+            assert_eq!(backend(&proxy.choose_for_proxy(&server).unwrap()), "rustls");
+        }
+    }
+}

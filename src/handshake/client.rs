@@ -299,8 +299,8 @@ impl Connector {
     /// proxies get user and password by RFC 1929. For `wss://` the TLS
     /// session with the server runs inside the tunnel: the proxy sees the
     /// destination's name, never the traffic. An `https://` proxy's
-    /// certificate is checked with [`Connector::proxy_tls_config`] or
-    /// [`Connector::proxy_native_tls`] when given, else with the settings
+    /// certificate is checked with `Connector::proxy_tls_config` or
+    /// `Connector::proxy_native_tls` when given, else with the settings
     /// used for the server.
     ///
     /// A refusal is typed: [`HandshakeError::ProxyRefused`] with the HTTP
@@ -375,7 +375,7 @@ impl Connector {
     /// `rustls-native-roots` features select): your own roots, client
     /// certificates, a custom verifier. Its ALPN list is replaced by
     /// `http/1.1` alone, the protocol of the upgrade (in a copy made here,
-    /// once). A connector given [`Connector::native_tls`] too uses
+    /// once). A connector given `Connector::native_tls` too uses
     /// native-tls; see the crate docs, "Choosing a TLS backend".
     ///
     /// Build it with an explicit crypto provider, as silverback does, so
@@ -428,7 +428,7 @@ impl Connector {
 
     /// Uses rustls with this configuration for the TLS session with an
     /// `https://` proxy (its ALPN list replaced by `http/1.1`), instead of
-    /// the settings for `wss://` servers. [`Connector::proxy_native_tls`]
+    /// the settings for `wss://` servers. `Connector::proxy_native_tls`
     /// wins over it.
     #[cfg(feature = "rustls")]
     #[must_use]

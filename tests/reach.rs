@@ -283,6 +283,25 @@ mod tls {
     }
 
     #[tokio::test]
+    async fn reconnect_does_not_retry_an_untrusted_certificate() {
+        bounded(async {
+            let (cert, key) = certificate(&["127.0.0.1"]);
+            let (stranger, _) = certificate(&["127.0.0.1"]);
+            let (addr, mut sessions) = tls_echo_server(acceptor(cert, key)).await;
+            let backoff = silverback::Backoff::new().initial(Duration::from_millis(10));
+            let connector = Connector::new().tls_config(trusting(stranger)).no_proxy();
+            let mut connections = connector.reconnect(format!("wss://{addr}/")).backoff(backoff);
+            let failed = connections.next().await.unwrap().unwrap_err();
+            assert!(failed.is_final(), "{failed}");
+            assert!(connections.next().await.is_none());
+            assert!(sessions.recv().await.unwrap().is_err());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(sessions.try_recv().is_err(), "the certificate was tried again");
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn an_untrusted_certificate_is_a_tls_error() {
         bounded(async {
             let (cert, key) = certificate(&["127.0.0.1"]);

@@ -52,11 +52,13 @@ pub type Connection = (WebSocketStream<MaybeTlsStream>, Response);
 ///
 /// # When it retries
 ///
-/// It retries after I/O errors (refused, reset, unreachable), timeouts, a
+/// It retries after I/O errors (refused, reset, unreachable; not TLS
+/// failures, which come as `InvalidData`), timeouts, a
 /// connection closed or garbled mid-handshake, a server's or proxy's 5xx or
 /// 429, and SOCKS replies 1, 3, 4, 5 and 6. Anything else is final: every
 /// other refusal (a 4xx such as 401, 403, 404, or 407 from a proxy),
-/// configuration errors (URL, proxy URL, header, TLS setup) and a server
+/// configuration errors (URL, proxy URL, header, TLS setup), TLS failures
+/// (an untrusted or wrongly named certificate) and a server
 /// that does not speak WebSocket properly. A final error is yielded once,
 /// then `next` answers `None`; so does the last attempt when the backoff
 /// gives up.
@@ -195,7 +197,10 @@ fn is_retryable(error: &Error) -> bool {
     use HandshakeError::*;
     let transient = |status: &StatusCode| *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
     match error {
-        Error::Io(_) | Error::Timeout => true,
+        // TLS failures (an untrusted or wrongly named certificate) come as
+        // InvalidData from both backends, and do not mend by waiting.
+        Error::Io(e) => e.kind() != std::io::ErrorKind::InvalidData,
+        Error::Timeout => true,
         Error::Handshake(e) => match e {
             UnexpectedStatus(status) | ProxyRefused(status) => transient(status),
             SocksRefused(code) => matches!(code, 1 | 3..=6),
@@ -308,6 +313,8 @@ mod tests {
         let status = |s: u16| StatusCode::from_u16(s).unwrap();
         let table: &[(Error, bool)] = &[
             (Error::Io(std::io::ErrorKind::ConnectionRefused.into()), true),
+            (Error::Io(std::io::ErrorKind::ConnectionReset.into()), true),
+            (Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad certificate")), false),
             (Timeout.into(), true),
             (UnexpectedEof.into(), true),
             (MalformedSocksReply.into(), true),

@@ -1,8 +1,8 @@
 //! The SOCKS5 tunnel (RFC 1928) with username/password authentication
 //! (RFC 1929), spoken by tokio-socks (feature `socks`).
 //!
-//! `socks5://` resolves the destination here and sends the proxy an
-//! address; `socks5h://` sends the name and lets the proxy resolve it (what
+//! `socks5://` resolves the destination here and sends the proxy the first
+//! address the name resolves to; `socks5h://` sends the name and lets the proxy resolve it (what
 //! Tor needs). tokio-socks reads every answer into a fixed buffer of 513
 //! bytes, so a proxy cannot make the negotiation allocate.
 //!

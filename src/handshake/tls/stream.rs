@@ -126,3 +126,12 @@ impl crate::PeerAddr for MaybeTlsStream {
         self.tcp().peer_addr()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn is_send_sync_static() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<super::MaybeTlsStream>();
+    }
+}

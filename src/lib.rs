@@ -28,7 +28,8 @@ pub use connection::{
 pub use deflate::DeflateConfig;
 pub use error::{CapacityError, Error, ProtocolError, Result};
 pub use handshake::{
-    accept, connect, Connector, HandshakeError, MaybeTlsStream, Rejection, Request, Response, Upgrader,
+    accept, connect, AttemptError, Backoff, Connection, Connector, HandshakeError, MaybeTlsStream, Reconnect,
+    Rejection, Request, Response, Upgrader,
 };
 pub use protocol::{CloseCode, CloseFrame, Frame, Message, OpCode, Role, Utf8Bytes};
 /// The rustls version `Connector::tls_config` takes, for building a
@@ -39,6 +40,15 @@ pub use rustls;
 /// `wss://` with its `TlsAcceptor` (see `examples/wss_server.rs`).
 #[cfg(feature = "rustls")]
 pub use tokio_rustls;
+
+/// The tokio-native-tls version behind [`MaybeTlsStream::NativeTls`].
+#[cfg(feature = "native-tls")]
+pub use tokio_native_tls;
+/// The native-tls version `Connector::native_tls` takes, for building a
+/// `native_tls::TlsConnector` (roots, identities) without a version
+/// mismatch.
+#[cfg(feature = "native-tls")]
+pub use tokio_native_tls::native_tls;
 
 /// The README's examples, compiled and run as doctests (one needs
 /// permessage-deflate).

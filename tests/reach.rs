@@ -1,6 +1,10 @@
 //! Reach: `wss://` over rustls in both directions, HTTP `CONNECT` proxies
 //! (open, asking for credentials, refusing, misbehaving, with TLS inside the
-//! tunnel), and the choice of a proxy from environment variables.
+//! tunnel), and the choice of a proxy from environment variables. The other
+//! proxy kinds, native-tls, dual-stack connect and reconnecting have their
+//! own files: `reach_https_proxy.rs`, `reach_socks.rs`,
+//! `reach_native_tls.rs`, `reach_dual_stack.rs`, `reconnect.rs`; the test
+//! servers they share are in `reach_support/`.
 //!
 //! Everything runs over loopback against servers and proxies started here;
 //! the environment is injected with `Connector::proxy_env`, never mutated.
@@ -8,164 +12,18 @@
 //! `cargo test --test reach --features rustls` (or `--all-features`).
 //! Every test bounds itself with `bounded`, so none can hang.
 
-use std::future::Future;
-use std::net::SocketAddr;
+mod reach_support;
+
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
-use silverback::{Connector, Error, HandshakeError, MaybeTlsStream, Message, WebSocketStream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-
-/// Fails the test instead of hanging.
-async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), fut).await.expect("test timed out")
-}
-
-/// The handshake error inside `result`.
-fn handshake_error<T: std::fmt::Debug>(result: silverback::Result<T>) -> HandshakeError {
-    match result {
-        Err(Error::Handshake(e)) => e,
-        other => panic!("expected a handshake error, got {other:?}"),
-    }
-}
-
-/// An environment of `vars`, for `Connector::proxy_env`.
-fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
-    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-}
-
-/// Serves one WebSocket connection over `io`, echoing data messages.
-async fn echo<S>(io: S)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Ok(mut ws) = silverback::accept(io).await else {
-        return;
-    };
-    while let Some(Ok(msg)) = ws.next().await {
-        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-            break;
-        }
-    }
-}
-
-/// A `ws://` echo server on loopback, for any number of connections.
-async fn plain_echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(echo(tcp));
-        }
-    });
-    addr
-}
-
-/// Sends text and binary messages and expects them back, then closes.
-async fn round_trip(mut ws: WebSocketStream<MaybeTlsStream>) {
-    for text in ["hello", "", "ünïcödé"] {
-        ws.send(Message::text(text)).await.unwrap();
-        assert_eq!(ws.next().await.unwrap().unwrap().as_text(), Some(text));
-    }
-    let big = vec![7u8; 100_000];
-    ws.send(Message::binary(big.clone())).await.unwrap();
-    assert_eq!(&ws.next().await.unwrap().unwrap().into_data()[..], &big[..]);
-    ws.close(None).await.unwrap();
-}
+use reach_support::{bounded, env, handshake_error, plain_echo_server, round_trip, Mode, Proxy};
+use silverback::{Connector, Error, HandshakeError};
+use tokio::net::TcpListener;
 
 // ---------------------------------------------------------------- proxy
-
-/// How the test proxy answers a `CONNECT`.
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    /// 200, then relays to the backend.
-    Open,
-    /// Like `Open` when the request carries exactly this
-    /// `Proxy-Authorization` value, 407 otherwise.
-    Auth(&'static str),
-    /// This status, with a short body.
-    Refuse(u16),
-    /// 200 followed at once by bytes no server sent.
-    Trailing,
-    /// Something that is not HTTP.
-    Garbage,
-    /// Reads the request and never answers.
-    Silent,
-}
-
-/// A `CONNECT` proxy on loopback. It relays every tunnel to `backend`,
-/// whatever host the request names (so tests can use names such as
-/// `echo.test` that resolve nowhere), and reports each request head.
-struct Proxy {
-    url: String,
-    heads: mpsc::UnboundedReceiver<String>,
-}
-
-impl Proxy {
-    async fn start(mode: Mode, backend: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, heads) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, mode, backend, tx.clone()));
-            }
-        });
-        Proxy { url, heads }
-    }
-
-    /// The next request head the proxy received.
-    async fn head(&mut self) -> String {
-        self.heads.recv().await.expect("the proxy saw no request")
-    }
-}
-
-/// Serves one client of the test proxy.
-async fn relay(mut client: TcpStream, mode: Mode, backend: SocketAddr, heads: mpsc::UnboundedSender<String>) {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        assert!(head.len() < 8192, "endless proxy request");
-        match client.read_u8().await {
-            Ok(byte) => head.push(byte),
-            Err(_) => return,
-        }
-    }
-    let head = String::from_utf8(head).unwrap();
-    let authorized = match mode {
-        Mode::Auth(expected) => head.contains(&format!("\r\nProxy-Authorization: {expected}\r\n")),
-        _ => true,
-    };
-    let _ = heads.send(head);
-    let answer: &[u8] = match mode {
-        Mode::Silent => {
-            tokio::time::sleep(Duration::from_secs(15)).await;
-            return;
-        }
-        Mode::Refuse(403) => b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope",
-        Mode::Refuse(502) => b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n",
-        Mode::Refuse(status) => panic!("no answer scripted for {status}"),
-        Mode::Auth(_) if !authorized => {
-            b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-              Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n"
-        }
-        Mode::Garbage => b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
-        Mode::Trailing => b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 101 ",
-        Mode::Open | Mode::Auth(_) => b"HTTP/1.1 200 Connection established\r\n\r\n",
-    };
-    if client.write_all(answer).await.is_err() || !answer.starts_with(b"HTTP/1.1 200") {
-        return;
-    }
-    let Ok(mut server) = TcpStream::connect(backend).await else {
-        return;
-    };
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-}
 
 #[tokio::test]
 async fn ws_through_a_proxy_without_credentials() {
@@ -231,6 +89,10 @@ async fn malformed_proxy_answers_are_refused() {
             let result = Connector::new().proxy(&proxy.url).connect("ws://echo.test/").await;
             assert_eq!(handshake_error(result), HandshakeError::MalformedProxyResponse, "{mode:?}");
         }
+        // Hanging up in the middle of the status line.
+        let proxy = Proxy::start(Mode::Close, backend).await;
+        let result = Connector::new().proxy(&proxy.url).connect("ws://echo.test/").await;
+        assert_eq!(handshake_error(result), HandshakeError::UnexpectedEof);
     })
     .await;
 }
@@ -261,11 +123,11 @@ async fn an_unreachable_proxy_is_an_io_error() {
 async fn bad_proxy_urls_fail_before_any_connection() {
     bounded(async {
         let table: &[(Connector, HandshakeError)] = &[
-            (Connector::new().proxy("socks5://127.0.0.1:1"), HandshakeError::UnsupportedProxyScheme),
+            (Connector::new().proxy("socks4://127.0.0.1:1"), HandshakeError::UnsupportedProxyScheme),
             (Connector::new().proxy("http://u:%zz@127.0.0.1:1"), HandshakeError::InvalidProxyUrl),
             (Connector::new().proxy("http://127.0.0.1:1/path"), HandshakeError::InvalidProxyUrl),
             (
-                Connector::new().proxy_env(env(&[("ALL_PROXY", "socks5h://127.0.0.1:1")])),
+                Connector::new().proxy_env(env(&[("ALL_PROXY", "ftp://127.0.0.1:1")])),
                 HandshakeError::UnsupportedProxyScheme,
             ),
         ];
@@ -325,6 +187,14 @@ fn proxy_selection_from_the_environment() {
         (&[("ALL_PROXY", "http://a:1")], "ws://127.0.0.1:9/", None),
         (&[("ALL_PROXY", "http://a:1")], "ws://[::1]:9/", None),
         (&[("HTTP_PROXY", "http://h:1"), ("REQUEST_METHOD", "POST")], "ws://example.com/", None),
+        // https:// proxies, from each variable, and NO_PROXY.
+        (&[("HTTPS_PROXY", "https://s:1")], "wss://example.com/", Some("https://s:1")),
+        (&[("HTTP_PROXY", "https://h:1")], "ws://example.com/", Some("https://h:1")),
+        (&[("ALL_PROXY", "https://a:1")], "ws://example.com/", Some("https://a:1")),
+        (&[("ALL_PROXY", "https://a:1")], "wss://example.com/", Some("https://a:1")),
+        (&[("HTTPS_PROXY", "https://s:1"), ("NO_PROXY", "example.com")], "wss://example.com/", None),
+        (&[("HTTP_PROXY", "https://h:1"), ("no_proxy", ".example.com")], "ws://www.example.com/", None),
+        (&[("ALL_PROXY", "https://a:1"), ("NO_PROXY", "*")], "ws://example.com/", None),
     ];
     for &(vars, url, expected) in table {
         let connector = Connector::new().proxy_env(env(vars));
@@ -348,12 +218,16 @@ async fn connector_debug_hides_proxy_credentials() {
     assert!(text.contains("proxy"), "{text}");
 }
 
-#[cfg(not(feature = "rustls"))]
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
 #[tokio::test]
-async fn wss_without_the_rustls_feature_is_tls_not_enabled() {
+async fn wss_without_a_tls_feature_is_tls_not_enabled() {
     bounded(async {
         // Refused before any connection, proxy or not.
-        for connector in [Connector::new(), Connector::new().proxy("http://127.0.0.1:1")] {
+        for connector in [
+            Connector::new(),
+            Connector::new().proxy("http://127.0.0.1:1"),
+            Connector::new().proxy("https://127.0.0.1:1"),
+        ] {
             assert_eq!(handshake_error(connector.connect("wss://127.0.0.1:1/").await), HandshakeError::TlsNotEnabled);
         }
     })
@@ -364,88 +238,10 @@ async fn wss_without_the_rustls_feature_is_tls_not_enabled() {
 
 #[cfg(feature = "rustls")]
 mod tls {
-    use std::sync::Arc;
+    use silverback::rustls;
 
-    use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-    use silverback::tokio_rustls::TlsAcceptor;
-
+    use super::reach_support::tls::{acceptor, certificate, tls_echo_server, tls_error, trusting};
     use super::*;
-
-    /// A self-signed certificate for `names`, and its key.
-    fn certificate(names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-        let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
-        let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(names).unwrap();
-        let key = PrivatePkcs8KeyDer::from(key_pair.serialize_der());
-        (cert.der().clone(), key.into())
-    }
-
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-
-    /// A server configuration serving `cert`, speaking only `http/1.1`.
-    fn acceptor(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> TlsAcceptor {
-        let mut config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        TlsAcceptor::from(Arc::new(config))
-    }
-
-    /// A client configuration trusting only `cert`. It offers ALPN `h2`,
-    /// which the server above refuses: the connector must replace it.
-    fn trusting(cert: CertificateDer<'static>) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let mut config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        Arc::new(config)
-    }
-
-    /// A `wss://` echo server on loopback; reports the ALPN protocol of each
-    /// TLS session, or the TLS error.
-    async fn tls_echo_server(acceptor: TlsAcceptor) -> (SocketAddr, mpsc::UnboundedReceiver<Result<Vec<u8>, String>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match acceptor.accept(tcp).await {
-                        Ok(tls) => {
-                            let alpn = tls.get_ref().1.alpn_protocol().unwrap_or_default().to_vec();
-                            let _ = tx.send(Ok(alpn));
-                            echo(tls).await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
-                        }
-                    }
-                });
-            }
-        });
-        (addr, rx)
-    }
-
-    /// The rustls error inside `result`.
-    fn tls_error<T: std::fmt::Debug>(result: silverback::Result<T>) -> rustls::Error {
-        match result {
-            Err(Error::Io(e)) => match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-                Some(tls) => tls.clone(),
-                None => panic!("an i/o error without a rustls error inside: {e:?}"),
-            },
-            other => panic!("expected a tls error, got {other:?}"),
-        }
-    }
 
     #[tokio::test]
     async fn wss_round_trip_with_an_own_config_negotiates_http11() {
@@ -482,6 +278,25 @@ mod tls {
             );
             // The server saw the client give up.
             assert!(sessions.recv().await.unwrap().is_err());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn reconnect_does_not_retry_an_untrusted_certificate() {
+        bounded(async {
+            let (cert, key) = certificate(&["127.0.0.1"]);
+            let (stranger, _) = certificate(&["127.0.0.1"]);
+            let (addr, mut sessions) = tls_echo_server(acceptor(cert, key)).await;
+            let backoff = silverback::Backoff::new().initial(Duration::from_millis(10));
+            let connector = Connector::new().tls_config(trusting(stranger)).no_proxy();
+            let mut connections = connector.reconnect(format!("wss://{addr}/")).backoff(backoff);
+            let failed = connections.next().await.unwrap().unwrap_err();
+            assert!(failed.is_final(), "{failed}");
+            assert!(connections.next().await.is_none());
+            assert!(sessions.recv().await.unwrap().is_err());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(sessions.try_recv().is_err(), "the certificate was tried again");
         })
         .await;
     }

@@ -8,16 +8,16 @@ use http::header::{
 };
 use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::accept_key::{accept_key, generate_key};
+use super::dial::dial;
 use super::extensions;
 use super::head::{deadline_after, read_head, within, HeadLimits};
-use super::proxy::{self, ProxyEnv, ProxySetting, ProxyUrl};
+use super::proxy::{self, ProxyEnv, ProxyKind, ProxySetting, ProxyUrl};
 use super::request::build_request;
 use super::response::{parse_response, validate_response};
 use super::settings::HeaderSettings;
-use super::tls::{self, MaybeTlsStream, TlsConfig};
+use super::tls::{self, MaybeTlsStream, TlsConfig, TlsSettings};
 use super::url::WsUrl;
 use super::{HandshakeError, Response};
 use crate::connection::trace::trace_event;
@@ -43,21 +43,23 @@ const MANAGED: [HeaderName; 9] = [
 /// returns the stream and the server's 101 response (its header fields,
 /// e.g. the selected subprotocol).
 ///
-/// The connection goes through the HTTP proxy the environment names, if
-/// any (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`; see
-/// [`Connector::new`]). `wss://` needs the `rustls` feature and a root
-/// feature (`rustls-webpki-roots` or `rustls-native-roots`); without
-/// `rustls` it fails with [`HandshakeError::TlsNotEnabled`], and
-/// [`Connector::connect_on`] works over a TLS stream of your own.
+/// The connection goes through the proxy the environment names, if any
+/// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`; see
+/// [`Connector::new`]). Every address the host resolves to is tried, IPv6
+/// and IPv4 raced (RFC 8305). `wss://` needs a TLS feature: `rustls` with a
+/// root feature (`rustls-webpki-roots` or `rustls-native-roots`), or
+/// `native-tls`; without one it fails with
+/// [`HandshakeError::TlsNotEnabled`], and [`Connector::connect_on`] works
+/// over a TLS stream of your own.
 ///
 /// The stream is a [`MaybeTlsStream`] whether or not TLS is built in, so
 /// code naming the type compiles the same with every feature set.
 ///
 /// # Cancellation safety
 ///
-/// Not cancel safe: dropping the future drops the connection. TCP connect,
-/// proxy tunnel, TLS and WebSocket handshakes together are bounded by
-/// [`Connector::DEFAULT_HANDSHAKE_TIMEOUT`].
+/// Not cancel safe: dropping the future drops the connection. Name
+/// resolution, TCP connect, proxy tunnel, TLS and WebSocket handshakes
+/// together are bounded by [`Connector::DEFAULT_HANDSHAKE_TIMEOUT`].
 ///
 /// ```no_run
 /// use futures_util::{SinkExt, StreamExt};
@@ -109,8 +111,11 @@ pub struct Connector {
     max_head_size: usize,
     max_headers: usize,
     proxy: ProxySetting,
-    /// The TLS configuration for `wss://`; `None` means the default one.
-    tls: Option<TlsConfig>,
+    /// The TLS configurations given for `wss://`; none means the default.
+    tls: TlsSettings,
+    /// The TLS configurations given for an `https://` proxy; none means
+    /// those of `wss://`.
+    proxy_tls: TlsSettings,
 }
 
 impl Default for Connector {
@@ -165,7 +170,8 @@ impl Connector {
             max_head_size: Self::DEFAULT_MAX_HEAD_SIZE,
             max_headers: Self::DEFAULT_MAX_HEADERS,
             proxy: ProxySetting::Env(ProxyEnv::process()),
-            tls: None,
+            tls: TlsSettings::default(),
+            proxy_tls: TlsSettings::default(),
         }
     }
 
@@ -248,7 +254,8 @@ impl Connector {
         self
     }
 
-    /// Bounds TCP connect, proxy tunnel, TLS and WebSocket handshakes
+    /// Bounds name resolution, TCP connect, proxy tunnel, TLS and WebSocket
+    /// handshakes
     /// together ([`Connector::connect`]) or the WebSocket handshake alone
     /// ([`Connector::connect_on`]). Without a bound, a server or proxy that
     /// accepts and never answers holds the caller forever. `Duration::MAX`
@@ -276,21 +283,41 @@ impl Connector {
         self
     }
 
-    /// Connects through this HTTP proxy, whatever the environment says:
-    /// `http://[user[:password]@]host[:port][/]` (the scheme may be left
-    /// out; the port defaults to 1080, as in curl). User and password are
-    /// percent-decoded and sent as `Proxy-Authorization: Basic`.
+    /// Connects through this proxy, whatever the environment says. The URL
+    /// is `scheme://[user[:password]@]host[:port][/]`; user and password
+    /// are percent-decoded.
     ///
-    /// The connector opens a `CONNECT host:port` tunnel through the proxy
-    /// (RFC 9110 §9.3.6) and, for `wss://`, runs TLS with the server inside
-    /// it: the proxy sees the destination's name, never the traffic. A
-    /// proxy answering other than 2xx fails the connect with
-    /// [`HandshakeError::ProxyRefused`] and its status.
+    /// | scheme | proxy | default port |
+    /// |---|---|---|
+    /// | `http` (or none) | HTTP `CONNECT` over TCP | 1080 |
+    /// | `https` | HTTP `CONNECT` over TLS with the proxy | 443 |
+    /// | `socks5` | SOCKS5, the destination resolved here (feature `socks`) | 1080 |
+    /// | `socks5h` | SOCKS5, the destination resolved by the proxy (feature `socks`) | 1080 |
     ///
-    /// A URL that does not parse makes every connect fail with
-    /// [`HandshakeError::InvalidProxyUrl`], or
-    /// [`HandshakeError::UnsupportedProxyScheme`] for `socks5://`,
-    /// `https://` and other schemes.
+    /// HTTP proxies get `CONNECT host:port` (RFC 9110 §9.3.6) with
+    /// `Proxy-Authorization: Basic` when the URL has credentials; SOCKS5
+    /// proxies get user and password by RFC 1929. For `wss://` the TLS
+    /// session with the server runs inside the tunnel: the proxy sees the
+    /// destination's name, never the traffic. An `https://` proxy's
+    /// certificate is checked with `Connector::proxy_tls_config` or
+    /// `Connector::proxy_native_tls` when given, else with the settings
+    /// used for the server.
+    ///
+    /// A refusal is typed: [`HandshakeError::ProxyRefused`] with the HTTP
+    /// status (407 for missing or wrong credentials),
+    /// [`HandshakeError::SocksAuthFailed`], [`HandshakeError::SocksRefused`]
+    /// with the SOCKS reply code. A URL that does not parse makes every
+    /// connect fail with [`HandshakeError::InvalidProxyUrl`],
+    /// [`HandshakeError::UnsupportedProxyScheme`] or
+    /// [`HandshakeError::SocksNotEnabled`].
+    ///
+    /// ```
+    /// use silverback::Connector;
+    ///
+    /// let corporate = Connector::new().proxy("https://user:secret@proxy.corp.example:8443");
+    /// let tor = Connector::new().proxy("socks5h://127.0.0.1:9050");
+    /// # drop((corporate, tor));
+    /// ```
     #[must_use]
     pub fn proxy(mut self, url: &str) -> Self {
         self.proxy = ProxySetting::Fixed(ProxyUrl::parse(url));
@@ -343,11 +370,13 @@ impl Connector {
         Ok(self.proxy.select(&url)?.map(|proxy| proxy.raw))
     }
 
-    /// Uses this TLS configuration for `wss://` instead of the default one
-    /// (the roots the `rustls-webpki-roots` and `rustls-native-roots`
-    /// features select): your own roots, client certificates, a custom
-    /// verifier. Its ALPN list is replaced by `http/1.1` alone, the
-    /// protocol of the upgrade (in a copy made here, once).
+    /// Uses rustls with this configuration for `wss://` instead of the
+    /// default (the roots the `rustls-webpki-roots` and
+    /// `rustls-native-roots` features select): your own roots, client
+    /// certificates, a custom verifier. Its ALPN list is replaced by
+    /// `http/1.1` alone, the protocol of the upgrade (in a copy made here,
+    /// once). A connector given `Connector::native_tls` too uses
+    /// native-tls; see the crate docs, "Choosing a TLS backend".
     ///
     /// Build it with an explicit crypto provider, as silverback does, so
     /// that it never depends on a process-wide default:
@@ -368,28 +397,94 @@ impl Connector {
     #[cfg(feature = "rustls")]
     #[must_use]
     pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(tls::force_alpn(config));
+        self.tls.rustls = Some(tls::force_alpn(config));
+        self
+    }
+
+    /// Uses native-tls (the platform's TLS library) with this connector for
+    /// `wss://`: the platform's trust store plus whatever you added (a root
+    /// certificate, a client identity). It wins over rustls, whatever else
+    /// is set; see the crate docs, "Choosing a TLS backend". Build it
+    /// without ALPN (or with `http/1.1` alone): a server that hears none
+    /// speaks HTTP/1.1.
+    ///
+    /// ```no_run
+    /// use silverback::native_tls;
+    ///
+    /// # fn run(pem: &[u8]) -> Result<(), native_tls::Error> {
+    /// let root = native_tls::Certificate::from_pem(pem)?;
+    /// let tls = native_tls::TlsConnector::builder().add_root_certificate(root).build()?;
+    /// let connector = silverback::Connector::new().native_tls(tls);
+    /// # drop(connector);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "native-tls")]
+    #[must_use]
+    pub fn native_tls(mut self, connector: tokio_native_tls::native_tls::TlsConnector) -> Self {
+        self.tls.native = Some(connector.into());
+        self
+    }
+
+    /// Uses rustls with this configuration for the TLS session with an
+    /// `https://` proxy (its ALPN list replaced by `http/1.1`), instead of
+    /// the settings for `wss://` servers. `Connector::proxy_native_tls`
+    /// wins over it.
+    #[cfg(feature = "rustls")]
+    #[must_use]
+    pub fn proxy_tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.proxy_tls.rustls = Some(tls::force_alpn(config));
+        self
+    }
+
+    /// Uses native-tls with this connector for the TLS session with an
+    /// `https://` proxy, instead of the settings for `wss://` servers.
+    #[cfg(feature = "native-tls")]
+    #[must_use]
+    pub fn proxy_native_tls(mut self, connector: tokio_native_tls::native_tls::TlsConnector) -> Self {
+        self.proxy_tls.native = Some(connector.into());
         self
     }
 
     /// Connects over TCP (TCP_NODELAY set) to the URL's host and port, or
     /// to the proxy (see [`Connector::new`] and [`Connector::proxy`]) and
-    /// through its `CONNECT` tunnel; runs TLS for `wss://`; performs the
-    /// WebSocket handshake. See [`connect`].
+    /// through its tunnel; runs TLS for `wss://`; performs the WebSocket
+    /// handshake. See [`connect`].
     ///
-    /// A TLS failure (an untrusted or wrongly named certificate...) is an
-    /// [`Error::Io`](crate::Error::Io) whose inner error is the
-    /// `rustls::Error`.
+    /// A host name that resolves to several addresses gets them all, IPv6
+    /// and IPv4 interleaved, each next one started when the one before
+    /// fails or after 250 ms without an answer (RFC 8305 "Happy Eyeballs");
+    /// the first connection made wins.
+    ///
+    /// A TLS failure (an untrusted or wrongly named certificate, the
+    /// server's or an `https://` proxy's) is an
+    /// [`Error::Io`](crate::Error::Io) whose inner error is the backend's
+    /// (`rustls::Error` or `native_tls::Error`).
     pub async fn connect(&self, url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
+        self.connect_noting_retry_after(url, &mut None).await
+    }
+
+    /// [`Connector::connect`], also setting `retry_after` when the server
+    /// refuses with 429 or 503 and a `Retry-After` in seconds (for
+    /// [`Reconnect`](crate::Reconnect)).
+    pub(crate) async fn connect_noting_retry_after(
+        &self,
+        url: &str,
+        retry_after: &mut Option<Duration>,
+    ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
         let url = WsUrl::parse(url)?;
-        let tls = if url.secure { Some(tls::client_config(self.tls.as_ref())?) } else { None };
+        let tls = if url.secure { Some(self.tls.choose()?) } else { None };
         self.check()?;
         let proxy = self.proxy.select(&url)?;
+        let proxy_tls = match &proxy {
+            Some(proxy) if proxy.kind == ProxyKind::Https => Some(self.proxy_tls.choose_for_proxy(&self.tls)?),
+            _ => None,
+        };
         let deadline = deadline_after(self.handshake_timeout);
         // Boxed: the handshakes' state lives on the heap only while they
         // run, not inside the caller's task for the connection's whole life.
-        let io = within(deadline, Box::pin(self.open(&url, proxy.as_ref(), tls))).await??;
-        let (ws, response) = within(deadline, Box::pin(self.handshake(io, &url))).await??;
+        let io = within(deadline, Box::pin(self.open(&url, proxy.as_ref(), tls, proxy_tls))).await??;
+        let (ws, response) = within(deadline, Box::pin(self.handshake(io, &url, retry_after))).await??;
         ws.trace_peer();
         Ok((ws, response))
     }
@@ -413,7 +508,7 @@ impl Connector {
     {
         let url = WsUrl::parse(url)?;
         self.check()?;
-        within(deadline_after(self.handshake_timeout), Box::pin(self.handshake(io, &url))).await?
+        within(deadline_after(self.handshake_timeout), Box::pin(self.handshake(io, &url, &mut None))).await?
     }
 
     /// Fails if the builder was given something invalid.
@@ -426,27 +521,34 @@ impl Connector {
         HeadLimits { max_size: self.max_head_size, max_headers: self.max_headers }
     }
 
-    /// Opens the transport under the WebSocket handshake: TCP to the server
-    /// or to `proxy`, then the proxy's tunnel, then TLS when `tls` is given.
-    async fn open(&self, url: &WsUrl<'_>, proxy: Option<&ProxyUrl>, tls: Option<TlsConfig>) -> Result<MaybeTlsStream> {
-        let tcp = match proxy {
-            None => TcpStream::connect((url.host, url.port)).await?,
-            Some(proxy) => {
-                let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port)).await?;
-                tcp.set_nodelay(true)?;
-                proxy::tunnel(&mut tcp, proxy, url, self.head_limits()).await?;
-                tcp
-            }
+    /// Opens the transport under the WebSocket handshake: TCP to the server,
+    /// or a tunnel through `proxy` (with `proxy_tls` for an `https://` one),
+    /// then TLS when `tls` is given.
+    async fn open(
+        &self,
+        url: &WsUrl<'_>,
+        proxy: Option<&ProxyUrl>,
+        tls: Option<TlsConfig>,
+        proxy_tls: Option<TlsConfig>,
+    ) -> Result<MaybeTlsStream> {
+        let io = match proxy {
+            None => MaybeTlsStream::Plain(dial(url.host, url.port).await?),
+            Some(proxy) => proxy::open(proxy, url, proxy_tls.as_ref(), self.head_limits()).await?,
         };
-        tcp.set_nodelay(true)?;
         match tls {
-            None => Ok(MaybeTlsStream::Plain(tcp)),
-            Some(config) => tls::wrap(tcp, url.host, config).await,
+            None => Ok(io),
+            Some(config) => tls::wrap(io, url.host, &config).await,
         }
     }
 
     /// Sends the request, reads and checks the response.
-    async fn handshake<S>(&self, mut io: S, url: &WsUrl<'_>) -> Result<(WebSocketStream<S>, Response)>
+    /// Sets `retry_after` from a 429 or 503 refusal's `Retry-After`.
+    async fn handshake<S>(
+        &self,
+        mut io: S,
+        url: &WsUrl<'_>,
+        retry_after: &mut Option<Duration>,
+    ) -> Result<(WebSocketStream<S>, Response)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -460,6 +562,7 @@ impl Connector {
         let limits = self.head_limits();
         let (response, rest) = read_head(&mut io, self.max_head_size, |buf| parse_response(buf, limits)).await?;
         validate_response(&response, &accept_key(key.as_bytes()), &self.extra.subprotocols, offer.is_some())
+            .inspect_err(|_| *retry_after = super::reconnect::retry_after(&response))
             .inspect_err(|_err| trace_event!(tracing::Level::INFO, status = response.status().as_u16(), reason = %_err, "handshake refused by the server"))?;
         let agreed = extensions::client_accept(&config, response.headers())?;
         let ws = extensions::into_stream(io, Role::Client, config, rest, agreed);

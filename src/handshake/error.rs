@@ -74,22 +74,42 @@ pub enum HandshakeError {
     InvalidUrl,
     /// The URL's scheme is neither `ws` nor `wss`.
     UnsupportedScheme,
-    /// The URL is `wss://`, but this build cannot make TLS connections. Use
+    /// The URL is `wss://` (or the proxy `https://`), but this build cannot
+    /// make TLS connections: it has neither the `rustls` nor the
+    /// `native-tls` feature. Use
     /// [`Connector::connect_on`](crate::Connector::connect_on) with a TLS
     /// stream of your own.
     TlsNotEnabled,
-    /// The URL is `wss://` and no TLS roots are available: this build has
-    /// the `rustls` feature but neither `rustls-webpki-roots` nor
-    /// `rustls-native-roots`, and no
-    /// [`Connector::tls_config`](crate::Connector) was given.
+    /// The URL is `wss://` (or the proxy `https://`) and no TLS roots are
+    /// available: this build has the `rustls` feature but neither
+    /// `rustls-webpki-roots` nor `rustls-native-roots` nor `native-tls`, and
+    /// no [`Connector::tls_config`](crate::Connector) was given.
     NoTlsRoots,
     /// A proxy URL (given to [`Connector::proxy`](crate::Connector::proxy)
     /// or found in a proxy environment variable) is not
-    /// `http://[user[:password]@]host[:port][/]`.
+    /// `scheme://[user[:password]@]host[:port][/]`, or its user and password
+    /// are not UTF-8 once percent-decoded, or, for SOCKS, not 1 to 255
+    /// bytes each (RFC 1929).
     InvalidProxyUrl,
-    /// A proxy URL names a scheme other than `http` (`socks5://`,
-    /// `https://`...).
+    /// A proxy URL names a scheme other than `http`, `https`, `socks5` and
+    /// `socks5h` (`socks4://`, `ftp://`...).
     UnsupportedProxyScheme,
+    /// A proxy URL is `socks5://` or `socks5h://`, but this build lacks the
+    /// `socks` feature.
+    SocksNotEnabled,
+    /// The SOCKS5 proxy refused our user and password (RFC 1929 §2, a
+    /// status other than 0), or accepts none of the methods we offered
+    /// (RFC 1928 §3: no authentication, or user and password when the URL
+    /// has them).
+    SocksAuthFailed,
+    /// The SOCKS5 proxy answered the connect request with this reply code
+    /// (RFC 1928 §6): 1 general failure, 2 not allowed by the ruleset, 3
+    /// network unreachable, 4 host unreachable, 5 connection refused, 6 TTL
+    /// expired, 7 command not supported, 8 address type not supported.
+    SocksRefused(u8),
+    /// The proxy's answer is not SOCKS5: a wrong version, reserved byte or
+    /// method, an unknown address type, or an unassigned reply code.
+    MalformedSocksReply,
     /// The proxy answered the `CONNECT` request with this status, not 2xx
     /// (407 asks for credentials or refuses the given ones).
     ProxyRefused(StatusCode),
@@ -130,7 +150,8 @@ pub enum HandshakeError {
     InvalidHeader,
     /// The handshake did not finish within the configured time.
     Timeout,
-    /// The peer closed the connection before its HTTP head was complete.
+    /// The peer closed the connection before its HTTP head was complete, or
+    /// a proxy closed it in the middle of its negotiation.
     UnexpectedEof,
 }
 
@@ -160,6 +181,10 @@ impl HandshakeError {
             | NoTlsRoots
             | InvalidProxyUrl
             | UnsupportedProxyScheme
+            | SocksNotEnabled
+            | SocksAuthFailed
+            | SocksRefused(_)
+            | MalformedSocksReply
             | ProxyRefused(_)
             | MalformedProxyResponse
             | MalformedResponse
@@ -200,7 +225,11 @@ impl fmt::Display for HandshakeError {
             TlsNotEnabled => "tls not enabled",
             NoTlsRoots => "no tls root certificates configured",
             InvalidProxyUrl => "invalid proxy url",
-            UnsupportedProxyScheme => "proxy url scheme is not http",
+            UnsupportedProxyScheme => "proxy url scheme is not http, https, socks5 or socks5h",
+            SocksNotEnabled => "socks proxies not enabled",
+            SocksAuthFailed => "socks proxy refused the credentials",
+            SocksRefused(code) => return write!(f, "socks proxy refused the connection with reply code {code}"),
+            MalformedSocksReply => "malformed socks5 reply",
             ProxyRefused(status) => return write!(f, "proxy refused the tunnel with status {status}"),
             MalformedProxyResponse => "malformed proxy response to connect",
             MalformedResponse => "malformed http response",
@@ -261,6 +290,10 @@ mod tests {
             (UnsupportedProxyScheme, None),
             (ProxyRefused(StatusCode::PROXY_AUTHENTICATION_REQUIRED), None),
             (MalformedProxyResponse, None),
+            (SocksNotEnabled, None),
+            (SocksAuthFailed, None),
+            (SocksRefused(5), None),
+            (MalformedSocksReply, None),
         ];
         for (err, status) in table {
             assert_eq!(err.status().map(|s| s.as_u16()), *status, "{err:?}");
@@ -269,6 +302,7 @@ mod tests {
             assert!(text.starts_with(|c: char| c.is_ascii_lowercase()), "{text}");
         }
         assert_eq!(UnexpectedStatus(StatusCode::NOT_FOUND).to_string(), "unexpected response status 404 Not Found");
+        assert_eq!(SocksRefused(2).to_string(), "socks proxy refused the connection with reply code 2");
         assert_eq!(
             ProxyRefused(StatusCode::FORBIDDEN).to_string(),
             "proxy refused the tunnel with status 403 Forbidden"

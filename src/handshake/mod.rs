@@ -4,7 +4,10 @@
 //! `accept_key.rs`, `url.rs`, `headers.rs`: byte slices in, values out, unit
 //! tested from the RFC examples). The I/O lives in `server.rs`
 //! ([`Upgrader`], [`accept`]) and `client.rs` ([`Connector`], [`connect`]),
-//! which share the head reader in `head.rs`.
+//! which share the head reader in `head.rs`. Under the client: `dial.rs`
+//! (every resolved address, raced), `proxy/` (HTTP, HTTPS and SOCKS5
+//! tunnels), `tls/` (rustls or native-tls); over it, `reconnect.rs` and
+//! `backoff.rs` ([`Reconnect`], [`Backoff`]).
 //!
 //! Both sides read the peer's head in small steps into one buffer that never
 //! grows past the configured head limit. Whatever arrived after the head (a
@@ -16,13 +19,16 @@
 //! [`WebSocketStream::from_raw_parts`]: crate::WebSocketStream::from_raw_parts
 
 mod accept_key;
+mod backoff;
 mod client;
+mod dial;
 mod error;
 pub(crate) mod extensions;
 pub(crate) mod head;
 mod headers;
 pub(crate) mod policy;
 mod proxy;
+mod reconnect;
 mod rejection;
 mod request;
 pub(crate) mod response;
@@ -31,8 +37,10 @@ mod settings;
 mod tls;
 mod url;
 
+pub use backoff::Backoff;
 pub use client::{connect, Connector};
 pub use error::HandshakeError;
+pub use reconnect::{AttemptError, Connection, Reconnect};
 pub use rejection::Rejection;
 pub use server::{accept, Upgrader};
 pub use tls::MaybeTlsStream;

@@ -345,6 +345,8 @@ fn enabled_features() -> Vec<&'static str> {
         ("rustls", cfg!(feature = "rustls")),
         ("rustls-webpki-roots", cfg!(feature = "rustls-webpki-roots")),
         ("rustls-native-roots", cfg!(feature = "rustls-native-roots")),
+        ("native-tls", cfg!(feature = "native-tls")),
+        ("socks", cfg!(feature = "socks")),
         ("hyper", cfg!(feature = "hyper")),
         ("axum", cfg!(feature = "axum")),
     ];

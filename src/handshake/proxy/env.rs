@@ -1,12 +1,10 @@
-//! HTTP proxies for the client: which proxy a connection goes through (the
-//! one given to [`Connector::proxy`](crate::Connector::proxy), or the one the
-//! environment names, read the way curl reads it), and the `CONNECT` tunnel
-//! (RFC 9110 §9.3.6) opened through it.
+//! Which proxy a connection goes through: the one given to
+//! [`Connector::proxy`](crate::Connector::proxy), or the one the environment
+//! names, read the way curl reads it.
 //!
 //! Choosing is pure: [`ProxyEnv`] reads variables through a function, so the
 //! rules are tested with tables, never by mutating the process environment
-//! under tests that run in parallel. [`tunnel`] is the only I/O: it writes
-//! the request and reads the answer with the handshake's bounded head reader.
+//! under tests that run in parallel.
 //!
 //! The environment, for a connection to `host:port`:
 //!
@@ -18,6 +16,9 @@
 //!         IP addresses and CIDR blocks, each with an optional ":port";
 //!         and always loopback (localhost, *.localhost, 127.0.0.0/8, ::1)
 //! ```
+//!
+//! Whichever variable wins may name any proxy kind the URL parser takes
+//! (`http://`, `https://`, `socks5://`, `socks5h://`).
 //!
 //! The first non-empty variable wins, so a lower-case name beats its
 //! upper-case twin, as in curl. Two choices differ from curl and follow Go's
@@ -31,122 +32,9 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use http::StatusCode;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-
-use super::head::{read_head, HeadLimits};
-use super::response::parse_response;
-use super::url::{split_authority, WsUrl};
-use super::{HandshakeError, Response};
-use crate::error::Result;
-
-/// The port of a proxy URL that names none: 1080, as curl assumes.
-pub(crate) const DEFAULT_PROXY_PORT: u16 = 1080;
-
-// ------------------------------------------------------------------ URLs
-
-/// An HTTP proxy: where to connect, and the credentials to present.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct ProxyUrl {
-    /// The URL as given (credentials included), for
-    /// [`Connector::proxy_for`](crate::Connector::proxy_for).
-    pub(crate) raw: String,
-    /// The host to connect to; an IPv6 literal without its brackets.
-    pub(crate) host: String,
-    /// The port, explicit or [`DEFAULT_PROXY_PORT`].
-    pub(crate) port: u16,
-    /// The `Proxy-Authorization` value, `Basic base64(user:password)`, when
-    /// the URL has user info.
-    pub(crate) authorization: Option<String>,
-}
-
-impl fmt::Debug for ProxyUrl {
-    /// Leaves the credentials out, so that logging a `Connector` does not
-    /// print a password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProxyUrl")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("credentials", &self.authorization.is_some())
-            .finish()
-    }
-}
-
-impl ProxyUrl {
-    /// Parses `[http://][user[:password]@]host[:port][/]`; a missing scheme
-    /// means `http`, as in curl. User and password are percent-decoded.
-    pub(crate) fn parse(url: &str) -> Result<ProxyUrl, HandshakeError> {
-        use HandshakeError::{InvalidProxyUrl, UnsupportedProxyScheme};
-        let rest = match url.split_once("://") {
-            None => url,
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) if is_scheme(scheme) => return Err(UnsupportedProxyScheme),
-            Some(_) => return Err(InvalidProxyUrl),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if !rest.bytes().all(|b| (0x21..=0x7e).contains(&b)) || rest.contains(['/', '?', '#']) {
-            return Err(InvalidProxyUrl);
-        }
-        let (userinfo, authority) = match rest.rsplit_once('@') {
-            Some((userinfo, authority)) => (Some(userinfo), authority),
-            None => (None, rest),
-        };
-        let (host, _, port) = split_authority(authority).map_err(|_| InvalidProxyUrl)?;
-        let port = match port {
-            None | Some("") => DEFAULT_PROXY_PORT,
-            Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => match digits.parse() {
-                Ok(0) | Err(_) => return Err(InvalidProxyUrl),
-                Ok(port) => port,
-            },
-            Some(_) => return Err(InvalidProxyUrl),
-        };
-        let authorization = userinfo.map(basic_authorization).transpose()?;
-        Ok(ProxyUrl { raw: url.to_owned(), host: host.to_owned(), port, authorization })
-    }
-}
-
-/// Whether `s` is a URL scheme (RFC 3986 §3.1).
-fn is_scheme(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-}
-
-/// `Basic base64(user ":" password)` (RFC 7617 §2) from URL user info,
-/// percent-decoded; a missing password is empty.
-fn basic_authorization(userinfo: &str) -> Result<String, HandshakeError> {
-    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let mut pair = percent_decode(user)?;
-    pair.push(b':');
-    pair.extend(percent_decode(password)?);
-    Ok(format!("Basic {}", STANDARD.encode(pair)))
-}
-
-/// Decodes `%XX` escapes (RFC 3986 §2.1); a `%` not followed by two hex
-/// digits is an error.
-fn percent_decode(s: &str) -> Result<Vec<u8>, HandshakeError> {
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b).to_digit(16).map(|d| d as u8)
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        if b == b'%' {
-            let high = bytes.next().and_then(hex);
-            let low = bytes.next().and_then(hex);
-            match (high, low) {
-                (Some(high), Some(low)) => out.push(high << 4 | low),
-                _ => return Err(HandshakeError::InvalidProxyUrl),
-            }
-        } else {
-            out.push(b);
-        }
-    }
-    Ok(out)
-}
-
-// ------------------------------------------------------------ selection
+use super::ProxyUrl;
+use crate::handshake::url::WsUrl;
+use crate::handshake::HandshakeError;
 
 /// A function answering an environment variable's value by its name.
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -322,133 +210,12 @@ fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
     s.len() >= suffix.len() && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
-// -------------------------------------------------------------- CONNECT
-
-/// The `CONNECT` request for a tunnel to `authority` (`host:port`, IPv6 in
-/// brackets), RFC 9110 §9.3.6: the authority as the request target and as
-/// `Host`.
-pub(crate) fn connect_request(authority: &str, authorization: Option<&str>) -> Vec<u8> {
-    let mut out = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some(credentials) = authorization {
-        out.push_str("Proxy-Authorization: ");
-        out.push_str(credentials);
-        out.push_str("\r\n");
-    }
-    out.push_str("\r\n");
-    out.into_bytes()
-}
-
-/// Checks the proxy's answer: any 2xx opens the tunnel (RFC 9110 §9.3.6);
-/// anything else is a refusal. Nothing may follow a 2xx head yet: neither
-/// the WebSocket server nor a TLS server speaks before the client, and a
-/// 2xx answer to `CONNECT` has no body.
-pub(crate) fn check_answer(response: &Response, rest: &[u8]) -> Result<(), HandshakeError> {
-    let status: StatusCode = response.status();
-    if !status.is_success() {
-        return Err(HandshakeError::ProxyRefused(status));
-    }
-    if !rest.is_empty() {
-        return Err(HandshakeError::MalformedProxyResponse);
-    }
-    Ok(())
-}
-
-/// Opens a tunnel to `target` through the proxy at the other end of `io`.
-///
-/// # Cancellation safety
-///
-/// Not cancel safe: dropped halfway, `io` is in an unknown state.
-pub(crate) async fn tunnel<S>(io: &mut S, proxy: &ProxyUrl, target: &WsUrl<'_>, limits: HeadLimits) -> Result<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let request = connect_request(&target.authority(), proxy.authorization.as_deref());
-    io.write_all(&request).await?;
-    io.flush().await?;
-    let (response, rest) = read_head(io, limits.max_size, |buf| {
-        parse_response(buf, limits).map_err(|e| match e {
-            HandshakeError::MalformedResponse => HandshakeError::MalformedProxyResponse,
-            other => other,
-        })
-    })
-    .await?;
-    check_answer(&response, &rest)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
-    #[test]
-    fn parses_proxy_urls() {
-        // (url, host, port, Proxy-Authorization)
-        let table: &[(&str, &str, u16, Option<&str>)] = &[
-            ("http://proxy.example:3128", "proxy.example", 3128, None),
-            ("http://proxy.example:3128/", "proxy.example", 3128, None),
-            ("HTTP://Proxy.Example", "Proxy.Example", 1080, None),
-            ("proxy.example:8080", "proxy.example", 8080, None),
-            ("10.0.0.1", "10.0.0.1", 1080, None),
-            ("http://[::1]:3128", "::1", 3128, None),
-            ("http://[2001:db8::2]", "2001:db8::2", 1080, None),
-            // RFC 7617 §2: base64("Aladdin:open sesame")
-            ("http://Aladdin:open%20sesame@proxy:3128", "proxy", 3128, Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")),
-            ("http://user@proxy:1", "proxy", 1, Some("Basic dXNlcjo=")),
-            // "p@ss:w" with its @ escaped, and a colon inside the password.
-            ("http://u:p%40ss:w@proxy:1", "proxy", 1, Some("Basic dTpwQHNzOnc=")),
-            // The last @ ends the user info.
-            ("http://u:p@ss@proxy:1", "proxy", 1, Some("Basic dTpwQHNz")),
-            ("http://%75:%2F@proxy:1", "proxy", 1, Some("Basic dTov")),
-        ];
-        for &(url, host, port, authorization) in table {
-            let proxy = ProxyUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
-            assert_eq!(proxy.raw, url);
-            assert_eq!(proxy.host, host, "{url}");
-            assert_eq!(proxy.port, port, "{url}");
-            assert_eq!(proxy.authorization.as_deref(), authorization, "{url}");
-        }
-    }
-
-    #[test]
-    fn rejects_bad_proxy_urls() {
-        use HandshakeError::*;
-        let table: &[(&str, HandshakeError)] = &[
-            ("socks5://proxy:1080", UnsupportedProxyScheme),
-            ("socks5h://proxy:1080", UnsupportedProxyScheme),
-            ("https://proxy:443", UnsupportedProxyScheme),
-            ("ws://proxy:80", UnsupportedProxyScheme),
-            ("", InvalidProxyUrl),
-            ("http://", InvalidProxyUrl),
-            ("http://:3128", InvalidProxyUrl),
-            ("http://proxy:0", InvalidProxyUrl),
-            ("http://proxy:65536", InvalidProxyUrl),
-            ("http://proxy:x", InvalidProxyUrl),
-            ("http://proxy:3128/path", InvalidProxyUrl),
-            ("http://proxy:3128?q", InvalidProxyUrl),
-            ("http://proxy:3128#f", InvalidProxyUrl),
-            ("http://pro xy:3128", InvalidProxyUrl),
-            ("http://u:%zz@proxy", InvalidProxyUrl),
-            ("http://u:%4@proxy", InvalidProxyUrl),
-            ("http://[::1:3128", InvalidProxyUrl),
-            ("1http://proxy", InvalidProxyUrl),
-            ("http://proxy\r\nX: y", InvalidProxyUrl),
-        ];
-        for (url, err) in table {
-            assert_eq!(ProxyUrl::parse(url), Err(*err), "{url:?}");
-        }
-    }
-
-    #[test]
-    fn debug_hides_credentials() {
-        let proxy = ProxyUrl::parse("http://user:secret@proxy:3128").unwrap();
-        let text = format!("{proxy:?}");
-        assert!(!text.contains("secret") && !text.contains("Basic"), "{text}");
-        assert!(text.contains("credentials: true"), "{text}");
-    }
-
-    /// Variables: (name, value) pairs.
     type Vars<'a> = &'a [(&'a str, &'a str)];
 
     /// An environment made of `vars`.
@@ -583,46 +350,16 @@ mod tests {
         assert_eq!(ProxySetting::Direct.select(&url), Ok(None));
         let fixed = ProxySetting::Fixed(ProxyUrl::parse("http://p:1"));
         assert_eq!(fixed.select(&url).unwrap().unwrap().host, "p");
-        let broken = ProxySetting::Fixed(ProxyUrl::parse("socks5://p:1"));
+        let broken = ProxySetting::Fixed(ProxyUrl::parse("ftp://p:1"));
         assert_eq!(broken.select(&url), Err(HandshakeError::UnsupportedProxyScheme));
         let from_env = ProxySetting::Env(env(&[("HTTPS_PROXY", "http://u:p@q:2/")]));
         let proxy = from_env.select(&url).unwrap().unwrap();
         assert_eq!((proxy.host.as_str(), proxy.port), ("q", 2));
-        assert_eq!(proxy.authorization.as_deref(), Some("Basic dTpw"));
-        let bad_env = ProxySetting::Env(env(&[("ALL_PROXY", "socks5://q:1080")]));
+        assert_eq!(proxy.authorization().as_deref(), Some("Basic dTpw"));
+        let bad_env = ProxySetting::Env(env(&[("ALL_PROXY", "gopher://q:1080")]));
         assert_eq!(bad_env.select(&url), Err(HandshakeError::UnsupportedProxyScheme));
         // A bypassed host never looks at the proxy URL.
-        let bypassed = ProxySetting::Env(env(&[("ALL_PROXY", "socks5://q"), ("NO_PROXY", "example.com")]));
+        let bypassed = ProxySetting::Env(env(&[("ALL_PROXY", "gopher://q"), ("NO_PROXY", "example.com")]));
         assert_eq!(bypassed.select(&url), Ok(None));
-    }
-
-    #[test]
-    fn builds_connect_requests() {
-        assert_eq!(
-            connect_request("example.com:443", None),
-            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
-        );
-        assert_eq!(
-            connect_request("[::1]:80", Some("Basic dTpw")),
-            b"CONNECT [::1]:80 HTTP/1.1\r\nHost: [::1]:80\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
-        );
-    }
-
-    #[test]
-    fn checks_answers() {
-        let answer = |status: u16| {
-            let mut response = Response::new(());
-            *response.status_mut() = StatusCode::from_u16(status).unwrap();
-            response
-        };
-        assert_eq!(check_answer(&answer(200), b""), Ok(()));
-        assert_eq!(check_answer(&answer(204), b""), Ok(()));
-        assert_eq!(check_answer(&answer(200), b"x"), Err(HandshakeError::MalformedProxyResponse));
-        for status in [101, 301, 403, 407, 502] {
-            assert_eq!(
-                check_answer(&answer(status), b"body"),
-                Err(HandshakeError::ProxyRefused(StatusCode::from_u16(status).unwrap()))
-            );
-        }
     }
 }

@@ -22,8 +22,16 @@
 //! - The `Upgrader`'s default origin policy applies: the page is served from
 //!   the same host, so only pages of this server may connect.
 //!
+//! - **Several processes** (`--redis redis://HOST:PORT/`, or `REDIS_URL`):
+//!   each process subscribes to the room's Redis channel, readers hand
+//!   messages to a relay task that publishes them to Redis, and every
+//!   process (the sender's included) delivers what comes back from Redis to
+//!   its own clients, so all of them see one order. While Redis is down a
+//!   process keeps serving its own clients alone; see `chat/relay.rs`.
+//!
 //! Prints `listening on http://ADDR` once bound (pass `127.0.0.1:0` for any
-//! free port), then a line per client joining, leaving or being dropped.
+//! free port), then a line per client joining, leaving or being dropped,
+//! and with Redis a line when it connects, is lost or drops queued messages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +42,12 @@ use silverback::{CloseCode, CloseFrame, Config, Limits, Message, ReadHalf, Shutd
 use tokio::net::{TcpListener, TcpStream};
 
 mod common;
+#[path = "chat/relay.rs"]
+mod relay;
 #[path = "common/stop.rs"]
 mod stop;
+
+use relay::Relay;
 
 /// The largest message a client may send.
 const MAX_MESSAGE_SIZE: usize = 4096;
@@ -56,7 +68,7 @@ type Transport = common::Rewind<TcpStream>;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let (addr, redis_url) = parse_args()?;
     // Installed before anything else, so that a signal is never missed.
     let mut stop = stop::StopSignals::new()?;
     let listener = TcpListener::bind(&addr).await?;
@@ -74,17 +86,25 @@ async fn main() -> std::io::Result<()> {
     let page: Arc<str> = PAGE.replace("{{MAX}}", &MAX_MESSAGE_SIZE.to_string()).into();
 
     let room = Topic::with_config(TopicConfig::default().capacity(QUEUE_LEN).lag(LAG));
+    // With Redis, the relay task is the room's only publisher.
+    let (relay, relay_task) = match &redis_url {
+        Some(url) => {
+            let (relay, task) = Relay::start(url, "main", room.clone()).map_err(std::io::Error::other)?;
+            (Some(relay), Some(task))
+        }
+        None => (None, None),
+    };
 
     for id in 1.. {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
             () = stop.recv() => break,
         };
-        let (upgrader, room, page) = (upgrader.clone(), room.clone(), page.clone());
+        let (upgrader, room, relay, page) = (upgrader.clone(), room.clone(), relay.clone(), page.clone());
         tokio::spawn(async move {
             let Some(io) = common::route(tcp, &page).await.ok().flatten() else { return };
             match upgrader.accept(io).await {
-                Ok(ws) => client(id, ws.split(), room).await,
+                Ok(ws) => client(id, ws.split(), room, relay).await,
                 Err(e) => eprintln!("{peer}: handshake refused: {}", common::describe(&e)),
             }
         });
@@ -96,14 +116,44 @@ async fn main() -> std::io::Result<()> {
     if tokio::time::timeout(bound, shutdown.drained()).await.is_err() {
         eprintln!("{} clients did not close in time", shutdown.connections());
     }
+    if let Some(task) = relay_task {
+        task.abort();
+    }
     Ok(())
 }
 
+/// `ADDR [--redis URL]`; the URL also comes from `REDIS_URL`.
+fn parse_args() -> std::io::Result<(String, Option<String>)> {
+    let mut addr = None;
+    let mut redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--redis" => {
+                let url = args.next().ok_or_else(|| std::io::Error::other("--redis needs a URL"))?;
+                redis_url = Some(url);
+            }
+            _ if addr.is_none() => addr = Some(arg),
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "unexpected argument {arg:?}; usage: chat ADDR [--redis URL]"
+                )))
+            }
+        }
+    }
+    Ok((addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()), redis_url))
+}
+
 /// Runs one client until it leaves or is dropped.
-async fn client(id: u64, (read, write): (ReadHalf<Transport>, WriteHalf<Transport>), room: Topic) {
+async fn client(
+    id: u64,
+    (read, write): (ReadHalf<Transport>, WriteHalf<Transport>),
+    room: Topic,
+    relay: Option<Relay>,
+) {
     let mut writer = room.subscribe_writer(write);
     println!("client {id} joined ({} connected)", room.subscriber_count());
-    let reader = read_pump(read, &room);
+    let reader = read_pump(read, &room, relay.as_ref());
     tokio::pin!(reader);
     tokio::select! {
         // The client closed or failed: leave (aborting the writer unsubscribes).
@@ -124,12 +174,14 @@ async fn client(id: u64, (read, write): (ReadHalf<Transport>, WriteHalf<Transpor
     }
 }
 
-/// Publishes every text message the client sends to the room. Returns when
-/// the connection ends: the client closed (the stream answers the close), went
-/// silent past the read timeout, or broke the protocol.
-async fn read_pump(mut read: ReadHalf<Transport>, room: &Topic) {
+/// Publishes every text message the client sends to the room, or hands it
+/// to the Redis relay (which never waits). Returns when the connection
+/// ends: the client closed (the stream answers the close), went silent past
+/// the read timeout, or broke the protocol.
+async fn read_pump(mut read: ReadHalf<Transport>, room: &Topic, relay: Option<&Relay>) {
     while let Some(msg) = read.next().await {
         match msg {
+            Ok(Message::Text(text)) if relay.is_some() => relay.expect("checked").submit(&text),
             Ok(msg @ Message::Text(_)) => {
                 // Encoded once for everyone; waits while a reading client is
                 // a whole log behind.

@@ -1,9 +1,11 @@
 // Drives two headless Chromium pages through the chat example, for
 // tests/chat_browser.rs:
 //
-//   node drive.mjs URL MESSAGE_A MESSAGE_B
+//   node drive.mjs URL MESSAGE_A MESSAGE_B [URL_B]
 //
-// Both pages load URL (the chat page) and wait for their WebSocket to open;
+// Page A loads URL (the chat page), page B loads URL_B (default URL: the
+// same server; tests/chat_redis.rs passes another chat process), and each
+// waits for its WebSocket to open;
 // page A then sends MESSAGE_A (typed, Enter) and page B sends MESSAGE_B
 // (typed, Send button). Each page waits until its log shows both messages.
 // Prints one JSON line, {"a": [...], "b": [...], "error": null | "..."}:
@@ -19,9 +21,9 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const { chromium } = require(process.env.PLAYWRIGHT || 'playwright-core');
 
-const [url, msgA, msgB] = process.argv.slice(2);
+const [url, msgA, msgB, urlB] = process.argv.slice(2);
 if (!url || !msgA || !msgB) {
-  console.error('usage: node drive.mjs URL MESSAGE_A MESSAGE_B');
+  console.error('usage: node drive.mjs URL MESSAGE_A MESSAGE_B [URL_B]');
   process.exit(2);
 }
 const STEP = 20000; // ms, for each wait
@@ -39,7 +41,7 @@ try {
     const page = await (await browser.newContext()).newPage();
     page.on('console', (m) => console.error(`[page ${name}] console.${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => console.error(`[page ${name}] error: ${e}`));
-    await page.goto(url, { timeout: STEP });
+    await page.goto(name === 'b' && urlB ? urlB : url, { timeout: STEP });
     await page.waitForSelector('body[data-state="open"]', { timeout: STEP });
     pages[name] = page;
   }

@@ -3,14 +3,16 @@
 # hermetic. Installs what it needs, then runs it:
 #
 #   1. Chromium and chromium-driver (Debian apt; as root, or through sudo),
-#      Python 3 and Node with npm when missing;
+#      redis-server, Python 3 and Node with npm when missing;
 #   2. the interop peers, Python `websockets` 17 (pip) and Node `ws` 8 (npm),
 #      under ${CARGO_TARGET_DIR:-target}/interop (tests/interop/setup.sh);
 #   3. `playwright-core` (npm) under ${CARGO_TARGET_DIR:-target}/chat-e2e
 #      (tests/chat_browser/setup.sh);
 #   4. the tests that need them, with SILVERBACK_CONFORMANCE=1 (without it
-#      they print one line and pass): tests/interop.rs against both peers
-#      and tests/chat_browser.rs with two headless Chromium pages;
+#      they print one line and pass): tests/interop.rs against both peers,
+#      tests/chat_browser.rs with two headless Chromium pages and
+#      tests/chat_redis.rs with two chat processes over a redis-server that
+#      it starts itself (and kills and restarts);
 #   5. the Autobahn testsuite, both ways (scripts/autobahn.sh, which installs
 #      wstest itself).
 #
@@ -58,6 +60,7 @@ started=$SECONDS
 missing=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip python3-venv)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
@@ -73,7 +76,7 @@ bash tests/chat_browser/setup.sh >&2
 log "tools ready after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 4. gated tests
-SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test chat_browser
+SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test chat_browser --test chat_redis
 log "gated tests passed after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 5. Autobahn

@@ -13,6 +13,9 @@
 //!   messages sent meanwhile still reach the clients of the sender's
 //!   process; once it is back on the same port, messages cross processes
 //!   again, and no client sees a message twice.
+//! - `starts_without_redis_and_connects_later`: both processes start while
+//!   nothing listens on the Redis port, serve their own clients, and share
+//!   the room once `redis-server` comes up (reconnect with backoff).
 //!
 //! They need `redis-server` (Debian's package), and the browser test
 //! Chromium and playwright-core, so they run only under
@@ -259,4 +262,40 @@ async fn restart_scenario(redis: &mut RedisServer, a: &ChatServer, b: &ChatServe
     for client in [&a1, &a2, &b1] {
         client.assert_no_duplicates();
     }
+}
+
+// ---------------------------------------------------------------------------
+// Redis down at start
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_without_redis_and_connects_later() {
+    let Some(binary) = redis_or_skip("starts_without_redis_and_connects_later") else { return };
+    let mut redis = RedisServer::start(&binary);
+    redis.kill();
+    let url = redis.url();
+    let (a, b) = tokio::task::block_in_place(|| {
+        (ChatServer::start_with(&["--redis", &url]), ChatServer::start_with(&["--redis", &url]))
+    });
+    timeout(SCENARIO, late_redis_scenario(&mut redis, &a, &b)).await.expect("the late Redis scenario took too long");
+}
+
+async fn late_redis_scenario(redis: &mut RedisServer, a: &ChatServer, b: &ChatServer) {
+    expect_line(a, "redis unavailable", STEP);
+    expect_line(b, "redis unavailable", STEP);
+    // Each process serves its own clients meanwhile.
+    let mut a1 = Client::connect(a, "A1").await;
+    let mut b1 = Client::connect(b, "B1").await;
+    a1.join().await;
+    b1.join().await;
+
+    tokio::task::block_in_place(|| redis.restart());
+    expect_line(a, "redis connected", RECONNECT);
+    expect_line(b, "redis connected", RECONNECT);
+    a1.send("A with Redis").await;
+    b1.expect("A with Redis").await;
+    b1.send("B with Redis").await;
+    a1.expect("B with Redis").await;
+    a1.assert_no_duplicates();
+    b1.assert_no_duplicates();
 }

@@ -7,6 +7,8 @@
 //! `cargo bench -p silverback-compare --bench fanout` runs it; without
 //! `--bench` (as `cargo test --benches` runs it) it does a short smoke run.
 
+#[path = "fanout/chat.rs"]
+mod chat;
 #[path = "echo/deflate.rs"]
 #[allow(dead_code)] // The echo bench uses the rest; here only the JSON texts and the extension parser.
 mod deflate;
@@ -176,6 +178,10 @@ fn main() {
         eprintln!("RLIMIT_NOFILE is {nofile}: {} connections instead of {}", max_conns, settings.conns);
         settings.conns = max_conns;
     }
+    if let Ok(addrs) = std::env::var("SB_FANOUT_CHAT") {
+        chat_mode(&addrs, &settings);
+        return;
+    }
     let pinning = host::pinning();
     // Before pinning: the core count is read from our affinity mask.
     let preamble = preamble(&settings, pinning.is_some());
@@ -195,6 +201,48 @@ fn main() {
             Err(e) => eprintln!("could not write {}: {e}", path.display()),
         }
     }
+}
+
+/// `SB_FANOUT_CHAT=ADDR,...`: one round against running chat processes
+/// (see `fanout/chat.rs` and `benches/redis/run.sh`); prints one Markdown
+/// table row labelled `SB_FANOUT_CHAT_LABEL`. `SB_FANOUT_CHAT_PIDS` lists
+/// the processes whose CPU time counts as the server's.
+fn chat_mode(addrs: &str, settings: &Settings) {
+    let parse = |list: &str| -> Vec<String> {
+        list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+    };
+    let addrs: Vec<SocketAddr> =
+        parse(addrs).iter().map(|a| a.parse().unwrap_or_else(|e| panic!("SB_FANOUT_CHAT: {a:?}: {e}"))).collect();
+    assert!(!addrs.is_empty(), "SB_FANOUT_CHAT names no address");
+    let pids: Vec<u32> = parse(&std::env::var("SB_FANOUT_CHAT_PIDS").unwrap_or_default())
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let label = std::env::var("SB_FANOUT_CHAT_LABEL").unwrap_or_else(|_| format!("{} chat process(es)", addrs.len()));
+    let plan = loadgen::Plan {
+        conns: settings.conns,
+        compressed: false,
+        warmup: settings.warmup,
+        measure: settings.measure * settings.rounds as u32,
+        loadgen_core: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let r = rt.block_on(chat::round(&addrs, &pids, plan));
+    let ms = |q: f64| loadgen::quantile(&r.latency, q).map_or_else(|| "–".to_owned(), |v| format!("{:.1}", v / 1e3));
+    let us = r.server_us_per_msg.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+    if !r.errors.is_empty() || r.failed > 0 {
+        eprintln!("{label}: {} connections failed; errors {:?}", r.failed, r.errors);
+    }
+    println!(
+        "| {label} | {} | {} | {:.0} | {} | {} | {us} | {} / {} |",
+        r.opened,
+        addrs.len(),
+        r.rate,
+        ms(0.5),
+        ms(0.99),
+        r.ended_early,
+        r.stalled
+    );
 }
 
 /// Runs every selected row, in rounds that go round-robin over the servers
@@ -228,7 +276,8 @@ async fn run_all(settings: &Settings, cores: Option<(usize, usize)>) -> Vec<Vec<
                     measure: settings.measure,
                     loadgen_core: cores.map(|c| c.1),
                 };
-                let r = loadgen::round(addr, pid, |n| server.go(n), plan).await;
+                let target = loadgen::Target { addrs: &[addr], request: None, pids: &[pid] };
+                let r = loadgen::round(target, |n| server.go(n), plan).await;
                 eprintln!(
                     "{:<22} {:<28} {:>12.0} msgs/s  {:>8} µs/msg  p50 {:>8} ms  p99 {:>8} ms  ended {} stalled {} failed {}{}",
                     kind.name(),

@@ -145,15 +145,28 @@ pub struct Plan {
     pub loadgen_core: Option<usize>,
 }
 
-/// Opens `plan.conns` connections to `addr`, tells the server (`go`) to
-/// start, waits for every connection's first message, warms up, then
-/// measures one window; `pid` is the server's, for its CPU time.
-pub async fn round(addr: SocketAddr, pid: u32, go: impl FnOnce(usize), plan: Plan) -> Round {
+/// The servers one round runs against.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Connections go round-robin over these addresses.
+    pub addrs: &'a [SocketAddr],
+    /// The upgrade request; `None` for the default (`GET /`, with the
+    /// deflate offer in the compressed row).
+    pub request: Option<&'a [u8]>,
+    /// The server processes, for their CPU time (summed).
+    pub pids: &'a [u32],
+}
+
+/// Opens `plan.conns` connections to the `target` servers, tells them
+/// (`go`) to start, waits for every connection's first message, warms up,
+/// then measures one window.
+pub async fn round(target: Target<'_>, go: impl FnOnce(usize), plan: Plan) -> Round {
     let Plan { conns, compressed, warmup, measure, loadgen_core } = plan;
     let mut out = Round::default();
-    let request = if compressed { DEFLATE_REQUEST } else { wire::UPGRADE_REQUEST };
+    let request = target.request.unwrap_or(if compressed { DEFLATE_REQUEST } else { wire::UPGRADE_REQUEST });
+    let addrs = target.addrs;
     let opened: Vec<io::Result<(TcpStream, Vec<u8>, String)>> =
-        stream::iter(0..conns).map(|_| open(addr, request)).buffer_unordered(64).collect().await;
+        stream::iter(0..conns).map(|i| open(addrs[i % addrs.len()], request)).buffer_unordered(64).collect().await;
     let mut streams = Vec::with_capacity(conns);
     let mut errors = Vec::new();
     for r in opened {
@@ -206,17 +219,18 @@ pub async fn round(addr: SocketAddr, pid: u32, go: impl FnOnce(usize), plan: Pla
     tokio::time::sleep(warmup).await;
 
     let snapshot = |s: &Shared| s.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<u64>>();
-    let server_stat = format!("/proc/{pid}/stat");
+    let server_ticks =
+        || -> Option<u64> { target.pids.iter().map(|pid| host::process_ticks(&format!("/proc/{pid}/stat"))).sum() };
     let loadgen_ticks = || match loadgen_core {
         Some(core) => host::core_busy(&std::fs::read_to_string("/proc/stat").unwrap_or_default(), core),
         None => host::process_ticks("/proc/self/stat"),
     };
-    let (t0, c0, s0, l0) = (Instant::now(), snapshot(&shared), host::process_ticks(&server_stat), loadgen_ticks());
+    let (t0, c0, s0, l0) = (Instant::now(), snapshot(&shared), server_ticks(), loadgen_ticks());
     let compressed0 = shared.compressed.load(Ordering::Relaxed);
     shared.measuring.store(true, Ordering::SeqCst);
     tokio::time::sleep(measure).await;
     shared.measuring.store(false, Ordering::SeqCst);
-    let (t1, c1, s1, l1) = (Instant::now(), snapshot(&shared), host::process_ticks(&server_stat), loadgen_ticks());
+    let (t1, c1, s1, l1) = (Instant::now(), snapshot(&shared), server_ticks(), loadgen_ticks());
     out.ended_early = shared.ended.load(Ordering::SeqCst);
     tasks.abort_all();
 

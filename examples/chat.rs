@@ -181,12 +181,15 @@ async fn client(
 async fn read_pump(mut read: ReadHalf<Transport>, room: &Topic, relay: Option<&Relay>) {
     while let Some(msg) = read.next().await {
         match msg {
-            Ok(Message::Text(text)) if relay.is_some() => relay.expect("checked").submit(&text),
-            Ok(msg @ Message::Text(_)) => {
+            Ok(msg @ Message::Text(_)) => match (relay, msg.as_text()) {
+                // Through Redis: queued for the relay task, no waiting.
+                (Some(relay), Some(text)) => relay.submit(text),
                 // Encoded once for everyone; waits while a reading client is
                 // a whole log behind.
-                let _ = room.publish_message(&msg).await;
-            }
+                _ => {
+                    let _ = room.publish_message(&msg).await;
+                }
+            },
             Ok(Message::Binary(_)) => {
                 // Refuse, then keep reading until the client's close.
                 let goodbye = CloseFrame::new(CloseCode::UNSUPPORTED_DATA, "text messages only");

@@ -3,9 +3,8 @@
 //! `silverback:chat:<room>`.
 //!
 //! ```text
-//!  browser ─ws─┐                                 ┌─ws─ browser
-//!  browser ─ws─┤ chat A                   chat B ├─ws─ browser
-//!              │ reader ─submit─▶ relay ─PUBLISH─▶ Redis ─message─▶ relay ─▶ Topic ─▶ writers
+//! client -ws-> reader -submit-> relay -PUBLISH-> Redis -message-> relay of every process
+//!                                                                   -> Topic -> writers -ws-> clients
 //! ```
 //!
 //! - **One way in, one way out.** A reader [`Relay::submit`]s each text

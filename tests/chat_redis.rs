@@ -74,11 +74,19 @@ fn two_chats(redis: &RedisServer) -> (ChatServer, ChatServer) {
     (start(), start())
 }
 
-/// Waits (blocking the thread, not the runtime's other workers) for a chat
-/// process's stdout line containing `needle`.
-fn expect_line(chat: &ChatServer, needle: &str, limit: Duration) {
-    let seen = tokio::task::block_in_place(|| chat.wait_for_line(needle, limit));
-    assert!(seen, "chat on {} printed no {needle:?} line within {limit:?}", chat.addr);
+/// Waits (blocking the thread, not the runtime's other workers) for a
+/// stdout line containing `needle` from each of `chats`.
+fn expect_lines(chats: &[&ChatServer], needle: &str, limit: Duration) {
+    for chat in chats {
+        let seen = tokio::task::block_in_place(|| chat.wait_for_line(needle, limit));
+        assert!(seen, "chat on {} printed no {needle:?} line within {limit:?}", chat.addr);
+    }
+}
+
+/// Starts `redis` again on its port and waits until both chats are back.
+fn restart_redis(redis: &mut RedisServer, chats: &[&ChatServer]) {
+    tokio::task::block_in_place(|| redis.restart());
+    expect_lines(chats, "redis connected", RECONNECT);
 }
 
 #[test]
@@ -131,6 +139,14 @@ impl Client {
         })
         .await;
         assert_eq!(found, Ok(true), "{name} did not receive {text:?}; it has {:?}", self.seen);
+    }
+
+    /// Sends `text` and waits until each of `to` has received it.
+    async fn reaches(&mut self, text: &str, to: &mut [&mut Client]) {
+        self.send(text).await;
+        for client in to {
+            client.expect(text).await;
+        }
     }
 
     /// Says hello and waits for it to come back: the client is in the room.
@@ -230,30 +246,21 @@ async fn restart_scenario(redis: &mut RedisServer, a: &ChatServer, b: &ChatServe
     for client in [&mut a1, &mut a2, &mut b1] {
         client.join().await;
     }
-    a1.send("before the outage").await;
-    b1.expect("before the outage").await;
+    a1.reaches("before the outage", &mut [&mut b1]).await;
 
     // Redis goes away: each process keeps its own clients talking.
     redis.kill();
-    expect_line(a, "redis lost", STEP);
-    expect_line(b, "redis lost", STEP);
-    a1.send("A during the outage").await;
+    expect_lines(&[a, b], "redis lost", STEP);
+    a1.reaches("A during the outage", &mut [&mut a2]).await;
     a1.expect("A during the outage").await;
-    a2.expect("A during the outage").await;
-    b1.send("B during the outage").await;
+    b1.reaches("B during the outage", &mut []).await;
     b1.expect("B during the outage").await;
     assert!(!a1.seen.iter().any(|t| t == "B during the outage"), "a message crossed without Redis");
 
     // Back on the same port: messages cross again.
-    tokio::task::block_in_place(|| redis.restart());
-    expect_line(a, "redis connected", RECONNECT);
-    expect_line(b, "redis connected", RECONNECT);
-    a1.send("A after the restart").await;
-    b1.expect("A after the restart").await;
-    a2.expect("A after the restart").await;
-    b1.send("B after the restart").await;
-    a1.expect("B after the restart").await;
-    a2.expect("B after the restart").await;
+    restart_redis(redis, &[a, b]);
+    a1.reaches("A after the restart", &mut [&mut b1, &mut a2]).await;
+    b1.reaches("B after the restart", &mut [&mut a1, &mut a2]).await;
 
     // What was delivered locally during the outage and published after the
     // reconnect came back from Redis before these: it was skipped.
@@ -281,21 +288,16 @@ async fn starts_without_redis_and_connects_later() {
 }
 
 async fn late_redis_scenario(redis: &mut RedisServer, a: &ChatServer, b: &ChatServer) {
-    expect_line(a, "redis unavailable", STEP);
-    expect_line(b, "redis unavailable", STEP);
+    expect_lines(&[a, b], "redis unavailable", STEP);
     // Each process serves its own clients meanwhile.
     let mut a1 = Client::connect(a, "A1").await;
     let mut b1 = Client::connect(b, "B1").await;
     a1.join().await;
     b1.join().await;
 
-    tokio::task::block_in_place(|| redis.restart());
-    expect_line(a, "redis connected", RECONNECT);
-    expect_line(b, "redis connected", RECONNECT);
-    a1.send("A with Redis").await;
-    b1.expect("A with Redis").await;
-    b1.send("B with Redis").await;
-    a1.expect("B with Redis").await;
+    restart_redis(redis, &[a, b]);
+    a1.reaches("A with Redis", &mut [&mut b1]).await;
+    b1.reaches("B with Redis", &mut [&mut a1]).await;
     a1.assert_no_duplicates();
     b1.assert_no_duplicates();
 }

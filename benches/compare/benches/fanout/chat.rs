@@ -22,15 +22,13 @@ use tokio::task::JoinSet;
 
 use crate::loadgen::{self, Plan, Round, Target};
 use crate::sys::{mono_ns, put_stamp};
+use crate::wire;
 
-/// The load generator's upgrade request for the chat's hub.
-const CHAT_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\n\
-Host: 127.0.0.1\r\n\
-Upgrade: websocket\r\n\
-Connection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Version: 13\r\n\
-\r\n";
+/// The load generator's upgrade request for the chat's hub: the bench's
+/// own, on `/ws`.
+fn chat_request() -> Vec<u8> {
+    [b"GET /ws ".as_slice(), wire::UPGRADE_REQUEST.strip_prefix(b"GET / ").expect("a GET / request")].concat()
+}
 
 /// Size of a published message.
 const SIZE: usize = 64;
@@ -52,7 +50,8 @@ pub async fn round(addrs: &[SocketAddr], pids: &[u32], plan: Plan) -> Round {
             }
         });
     };
-    let target = Target { addrs, request: Some(CHAT_REQUEST), pids };
+    let request = chat_request();
+    let target = Target { addrs, request: Some(&request), pids };
     let round = loadgen::round(target, go, plan).await;
     publisher.abort_all();
     round

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-mod rlimit;
+pub mod rlimit;
 
 use std::io;
 use std::pin::Pin;
@@ -397,5 +397,3 @@ pub fn build_example(name: &str) -> std::path::PathBuf {
     );
     profile_dir.join("examples").join(name)
 }
-
-pub use rlimit::raise_open_files_limit;

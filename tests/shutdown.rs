@@ -88,7 +88,7 @@ async fn client(addr: SocketAddr, id: usize, ready: tokio::sync::mpsc::Sender<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_connections_close_with_1001_and_drain_within_the_close_timeout() {
-    common::raise_open_files_limit(2 * CONNS as u64 + 200);
+    common::rlimit::raise_open_files_limit(2 * CONNS as u64 + 200);
     let close_timeout = Duration::from_secs(20);
     let shutdown = Shutdown::new();
     let upgrader = Arc::new(Upgrader::new().config(Config::default().close_timeout(close_timeout)).shutdown(&shutdown));

@@ -191,7 +191,7 @@ async fn raw_client(id: usize, addr: SocketAddr, barrier: Arc<Barrier>) -> Resul
 
 #[test]
 fn two_thousand_connections_mixed_traffic_no_errors_no_growth() {
-    common::raise_open_files_limit(2 * CONNS as u64 + 256);
+    common::rlimit::raise_open_files_limit(2 * CONNS as u64 + 256);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let started = Instant::now();

@@ -163,7 +163,9 @@ impl Subscription {
     /// go out with the connection's next flush. Calling it again continues
     /// with the messages after them.
     pub async fn forward<S: AsyncWrite + Unpin>(&mut self, write: &mut WriteHalf<S>) -> Result<Ended> {
-        let mut batch = Vec::with_capacity(FORWARD_BATCH);
+        // Grown on demand: a subscriber that never saw a burst holds no
+        // room for 64 messages (512 bytes) while it idles.
+        let mut batch = Vec::new();
         loop {
             match self.recv_many(&mut batch, FORWARD_BATCH).await {
                 Ok(_) => {}

@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::BytesMut;
 use common::{client_frame, op, server_and_raw_peer, try_read_frame_within, ws_pair};
 use futures_util::{SinkExt, StreamExt};
 use silverback::{Config, Message, Stats};
@@ -85,6 +84,7 @@ async fn streamed_messages_count_when_they_end() {
 #[cfg(feature = "deflate")]
 #[tokio::test]
 async fn compressed_bytes_are_counted_with_deflate() {
+    use bytes::BytesMut;
     use silverback::deflate::DeflateParams;
     use silverback::{DeflateConfig, PreparedMessage, Role, WebSocketStream};
 

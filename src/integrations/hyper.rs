@@ -67,7 +67,12 @@
 //! The WebSocket then runs in the stream's DATA frames, under HTTP/2 flow
 //! control: a peer that stops reading makes `send` wait once the stream's
 //! window and the [`Config`](crate::Config) write buffer are full, as a
-//! full TCP socket would, while the connection's other streams flow. A
+//! full TCP socket would, while the connection's other streams flow, as
+//! long as the connection's window has room beyond the stalled streams'
+//! (hyper's server defaults both windows to 1 MiB, so one stalled stream
+//! can take the whole connection window: raise
+//! `initial_connection_window_size` above `initial_stream_window_size`
+//! times the streams that may stall). A
 //! stream reset (`RST_STREAM`) or a lost connection is an
 //! [`Error::Io`] of kind [`io::ErrorKind::ConnectionReset`], except a
 //! reset with `CANCEL` or `NO_ERROR`, which hyper reports as the end of the

@@ -9,8 +9,10 @@
 #   3. `playwright-core` (npm) under ${CARGO_TARGET_DIR:-target}/chat-e2e
 #      (tests/chat_browser/setup.sh);
 #   4. the tests that need them, with SILVERBACK_CONFORMANCE=1 (without it
-#      they print one line and pass): tests/interop.rs against both peers
-#      and tests/chat_browser.rs with two headless Chromium pages;
+#      they print one line and pass): tests/interop.rs against both peers,
+#      tests/chat_browser.rs with two headless
+#      Chromium pages and tests/http2_browser.rs with Chromium sending
+#      WebSockets over HTTP/2 to examples/wss_server.rs;
 #   5. the Autobahn testsuite, both ways (scripts/autobahn.sh, which installs
 #      wstest itself).
 #
@@ -73,7 +75,7 @@ bash tests/chat_browser/setup.sh >&2
 log "tools ready after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 4. gated tests
-SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test chat_browser
+SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test chat_browser --test http2_browser
 log "gated tests passed after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 5. Autobahn

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod process;
+
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -29,39 +29,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::{browser_tools_for, BrowserTools, ExampleServer};
+use common::process::{browser_tools_for, BrowserTools, ExampleServer, SelfSigned};
 
 /// Bound on one run of `drive.mjs` (each of its waits is 20 s at most).
 const DRIVE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bound on the server starting and on its lines arriving.
 const STEP: Duration = Duration::from_secs(20);
 
-/// A self-signed certificate for 127.0.0.1 and localhost, written as
-/// `cert.pem` and `key.pem` into a fresh directory; the two paths.
-fn write_certificate() -> (PathBuf, PathBuf) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("http2_browser-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).expect("certificate");
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).expect("write cert.pem");
-    std::fs::write(&key_path, key_pair.serialize_pem()).expect("write key.pem");
-    (cert_path, key_path)
-}
-
 /// One browser run against a fresh server with `flags` for Chromium: the
 /// driver's report and the server's `ws over ...` lines.
-fn browse(
-    tools: &BrowserTools,
-    binary: &Path,
-    cert: &Path,
-    key: &Path,
-    flags: &[&str],
-) -> (serde_json::Value, Vec<String>) {
-    let args = [Path::new("127.0.0.1:0"), cert, key];
+fn browse(tools: &BrowserTools, binary: &Path, cert: &SelfSigned, flags: &[&str]) -> (serde_json::Value, Vec<String>) {
+    let args = [Path::new("127.0.0.1:0"), &cert.cert_pem, &cert.key_pem];
     let mut server = ExampleServer::start(binary, args, "https", STEP);
     let url = format!("https://{}/", server.addr);
     let args = std::iter::once(url.as_str()).chain(flags.iter().copied());
@@ -80,9 +61,9 @@ fn chromium_websockets_over_http2() {
     let started = Instant::now();
     let binary = common::build_example("wss_server");
     eprintln!("built wss_server in {:.1?}", started.elapsed());
-    let (cert, key) = write_certificate();
+    let cert = SelfSigned::new("http2_browser");
 
-    let (report, lines) = browse(tools, &binary, &cert, &key, &[]);
+    let (report, lines) = browse(tools, &binary, &cert, &[]);
     assert_eq!(report["protocol"], "h2", "the page did not load over HTTP/2: {report}");
     assert_eq!(report["pageEcho"], "echo: hello over wss", "{report}");
     assert_eq!(lines.len(), 2, "expected two WebSockets: {lines:?} ({report})");
@@ -90,10 +71,8 @@ fn chromium_websockets_over_http2() {
 
     // The control: with HTTP/2 off, the same page and WebSockets come over
     // HTTP/1.1, and the server says so.
-    let (report, lines) = browse(tools, &binary, &cert, &key, &["--disable-http2"]);
+    let (report, lines) = browse(tools, &binary, &cert, &["--disable-http2"]);
     assert_eq!(report["protocol"], "http/1.1", "{report}");
     assert_eq!(lines.len(), 2, "expected two WebSockets: {lines:?} ({report})");
     assert!(lines.iter().all(|l| l.starts_with("ws over HTTP/1.1 from 127.0.0.1:")), "{lines:?} ({report})");
-
-    let _ = std::fs::remove_dir_all(cert.parent().expect("temp dir"));
 }

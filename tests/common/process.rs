@@ -3,12 +3,14 @@
 //! server whose stdout is read on a thread, and the browser tools that
 //! `tests/chat_browser/setup.sh` installs.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -189,28 +191,37 @@ impl BrowserTools {
     }
 }
 
-/// The browser tools, found once per test binary by `setup.sh --check`,
-/// which installs nothing: `Err` says what is missing.
+/// Runs `tests/SCRIPT --check` (a setup script, which installs nothing
+/// then) and reads the `KEY=VALUE` lines it prints on success; `Err` says
+/// what is missing. `keys` must all be there.
+pub fn setup_report(script: &str, extra: &[&OsStr], keys: &[&str]) -> Result<HashMap<String, String>, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
+    let started = Instant::now();
+    let out = run_bounded(Command::new("bash").arg(&path).arg("--check").args(extra), SETUP_TIMEOUT)?;
+    if !out.status.success() {
+        return Err(format!("{} failed ({}):\n{}\n{}", path.display(), out.status, out.stdout, out.stderr));
+    }
+    let fields: HashMap<String, String> =
+        out.stdout.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    if let Some(key) = keys.iter().find(|k| !fields.contains_key(**k)) {
+        return Err(format!("{} printed no {key}= line:\n{}\n{}", path.display(), out.stdout, out.stderr));
+    }
+    eprintln!("{script}: {:.1?} {fields:?}", started.elapsed());
+    Ok(fields)
+}
+
+/// The browser tools, found once per test binary by
+/// `tests/chat_browser/setup.sh --check`.
 pub fn browser_tools() -> &'static Result<BrowserTools, String> {
     static TOOLS: OnceLock<Result<BrowserTools, String>> = OnceLock::new();
     TOOLS.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_browser/setup.sh");
         let prefix = super::profile_dir().parent().expect("<target>").join("chat-e2e");
-        let started = Instant::now();
-        let out = run_bounded(Command::new("bash").arg(&script).arg("--check").arg(&prefix), SETUP_TIMEOUT)?;
-        if !out.status.success() {
-            return Err(format!("{} failed ({}):\n{}\n{}", script.display(), out.status, out.stdout, out.stderr));
-        }
-        let field =
-            |key: &str| {
-                out.stdout.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(PathBuf::from).ok_or_else(
-                    || format!("{} printed no {key}= line:\n{}\n{}", script.display(), out.stdout, out.stderr),
-                )
-            };
-        let tools =
-            BrowserTools { chromium: field("CHROMIUM")?, node: field("NODE")?, playwright: field("PLAYWRIGHT")? };
-        eprintln!("browser setup: {:.1?} {tools:?}", started.elapsed());
-        Ok(tools)
+        let f = setup_report("chat_browser/setup.sh", &[prefix.as_os_str()], &["CHROMIUM", "NODE", "PLAYWRIGHT"])?;
+        Ok(BrowserTools {
+            chromium: f["CHROMIUM"].clone().into(),
+            node: f["NODE"].clone().into(),
+            playwright: f["PLAYWRIGHT"].clone().into(),
+        })
     })
 }
 
@@ -235,4 +246,41 @@ pub fn json_report(out: &Output, what: &str) -> serde_json::Value {
         .rev()
         .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .unwrap_or_else(|| panic!("{what} printed no report ({}):\n{}\n{}", out.status, out.stdout, out.stderr))
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, written as
+/// PEM files into a fresh directory under the test's temporary directory.
+#[derive(Debug)]
+pub struct SelfSigned {
+    /// The directory holding both files.
+    pub dir: PathBuf,
+    /// `cert.pem`.
+    pub cert_pem: PathBuf,
+    /// `key.pem`.
+    pub key_pem: PathBuf,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+}
+
+impl SelfSigned {
+    /// Makes one (rcgen) into `<CARGO_TARGET_TMPDIR>/<name>-<pid>-<n>`, `n`
+    /// counting the calls in this process (tests run in parallel threads).
+    pub fn new(name: &str) -> SelfSigned {
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).expect("certificate");
+        let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_pem, cert.pem()).expect("write cert.pem");
+        std::fs::write(&key_pem, key_pair.serialize_pem()).expect("write key.pem");
+        SelfSigned { dir, cert_pem, key_pem, cert_der: cert.der().to_vec() }
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

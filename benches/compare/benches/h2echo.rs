@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p silverback-compare --bench h2echo`. The load comes from
 //! silverback's client (`Connector::http2_connect` + `open`), the same for
-//! every server: each of the 10 WebSockets keeps one message in flight. Each
+//! every server: each of the 10 WebSockets keeps one message in flight; the
+//! servers take turns round by round. Each
 //! server runs on a single-threaded runtime on a thread pinned to core 0,
 //! the load generator on one pinned to core 1 (when there are two cores).
 //! A cell is the median of its rounds; `SB_BENCH_SECS` (default 6) and
@@ -192,16 +193,12 @@ where
 
 // ---------------------------------------------------------------- load
 
-/// Rounds of `secs` each (after `warmup`) against the server at `addr`:
-/// messages echoed per second in each round.
-async fn load(
-    addr: SocketAddr,
-    tls: Arc<ClientConfig>,
-    size: usize,
-    rounds: usize,
-    secs: f64,
-    warmup: f64,
-) -> Vec<f64> {
+/// The WebSockets a row drives on one server.
+type Streams = Vec<silverback::WebSocketStream<silverback::http2::Http2Io>>;
+
+/// One HTTP/2 connection to the server at `addr` and [`STREAMS`]
+/// WebSockets on it.
+async fn open(addr: SocketAddr, tls: Arc<ClientConfig>) -> Streams {
     let connector = Connector::new().no_proxy().tls_config(tls);
     let h2 = connector.http2_connect(&format!("wss://localhost:{}", addr.port())).await.expect("HTTP/2 connect");
     assert!(h2.is_http2(), "the server did not take WebSockets over HTTP/2");
@@ -209,50 +206,41 @@ async fn load(
     for n in 0..STREAMS {
         streams.push(h2.open(&format!("/ws{n}")).await.expect("open").0);
     }
+    streams
+}
+
+/// One round: every WebSocket keeps one `size`-byte message in flight for
+/// `warmup` and then `secs` seconds; messages echoed per second.
+async fn round(streams: &mut Streams, size: usize, secs: f64, warmup: f64) -> f64 {
     let payload = bytes::Bytes::from(vec![0x5a; size]);
-    let mut rates = Vec::new();
-    for _ in 0..rounds {
-        let warm_end = Instant::now() + Duration::from_secs_f64(warmup);
-        let end = warm_end + Duration::from_secs_f64(secs);
-        let tasks: Vec<_> = streams
-            .drain(..)
-            .map(|mut ws| {
-                let payload = payload.clone();
-                tokio::spawn(async move {
-                    let (mut counted, mut started) = (0u64, None);
-                    loop {
-                        let now = Instant::now();
-                        if now >= end {
-                            break;
-                        }
-                        if now >= warm_end && started.is_none() {
-                            started = Some(now);
-                        }
-                        ws.send(Message::binary(payload.clone())).await.expect("send");
-                        match ws.next().await {
-                            Some(Ok(msg)) if msg.len() == payload.len() => {}
-                            other => panic!("bad echo: {other:?}"),
-                        }
-                        if started.is_some() {
-                            counted += 1;
-                        }
+    let warm_end = Instant::now() + Duration::from_secs_f64(warmup);
+    let end = warm_end + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = streams
+        .drain(..)
+        .map(|mut ws| {
+            let payload = payload.clone();
+            tokio::spawn(async move {
+                let mut counted = 0u64;
+                while Instant::now() < end {
+                    let counts = Instant::now() >= warm_end;
+                    ws.send(Message::binary(payload.clone())).await.expect("send");
+                    match ws.next().await {
+                        Some(Ok(msg)) if msg.len() == payload.len() => {}
+                        other => panic!("bad echo: {other:?}"),
                     }
-                    (ws, counted)
-                })
+                    counted += u64::from(counts);
+                }
+                (ws, counted)
             })
-            .collect();
-        let mut total = 0;
-        for task in tasks {
-            let (ws, counted) = task.await.expect("load task");
-            streams.push(ws);
-            total += counted;
-        }
-        rates.push(total as f64 / secs);
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        let (ws, counted) = task.await.expect("load task");
+        streams.push(ws);
+        total += counted;
     }
-    for mut ws in streams {
-        let _ = ws.close(None).await;
-    }
-    rates
+    total as f64 / secs
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -289,13 +277,24 @@ fn main() {
     table.push_str(&"--:|".repeat(names.len() + 1));
     table.push('\n');
     for row in &ROWS {
-        let mut cells = Vec::new();
-        for (kind, addr) in Kind::ALL.iter().zip(&addrs) {
-            eprintln!("{} / {} ...", row.label, kind.name());
-            let rates = runtime.block_on(load(*addr, client_tls.clone(), row.size, rounds, secs, warmup));
-            let rate = median(rates);
-            cells.push(if row.mb_per_sec { rate * row.size as f64 / 1e6 } else { rate });
+        // The servers take turns, round by round, so that a change in the
+        // machine's load (it may be shared) hits them alike.
+        let mut streams: Vec<Streams> =
+            addrs.iter().map(|addr| runtime.block_on(open(*addr, client_tls.clone()))).collect();
+        let mut rates = vec![Vec::new(); Kind::ALL.len()];
+        for n in 0..rounds {
+            eprintln!("{}: round {} of {rounds}", row.label, n + 1);
+            for (streams, rates) in streams.iter_mut().zip(&mut rates) {
+                rates.push(runtime.block_on(round(streams, row.size, secs, warmup)));
+            }
         }
+        for streams in streams {
+            for mut ws in streams {
+                let _ = runtime.block_on(ws.close(None));
+            }
+        }
+        let cells: Vec<f64> =
+            rates.into_iter().map(|r| median(r) * if row.mb_per_sec { row.size as f64 / 1e6 } else { 1.0 }).collect();
         let ours = cells[cells.len() - 1];
         let best_peer = cells[..cells.len() - 1].iter().copied().fold(0.0, f64::max);
         let shown: Vec<String> =

@@ -16,6 +16,8 @@ mod integrations;
 #[cfg(feature = "axum")]
 pub use integrations::axum;
 #[cfg(feature = "hyper")]
+pub use integrations::http2;
+#[cfg(feature = "hyper")]
 pub use integrations::hyper;
 
 pub use codec::Codec;

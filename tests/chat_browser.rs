@@ -36,7 +36,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chat_support::{expect, reader, setup, ChatServer, STEP};
+use chat_support::{expect, reader, ChatServer, STEP};
 use futures_util::{SinkExt, StreamExt};
 use silverback::{CloseCode, Connector, Error, HandshakeError, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,12 +48,9 @@ const SCENARIO: Duration = Duration::from_secs(120);
 
 #[test]
 fn two_browser_pages_chat() {
-    if !common::conformance_only("two_browser_pages_chat: Chromium and Node playwright-core") {
+    let Some(tools) = common::process::browser_tools_for("two_browser_pages_chat: Chromium and Node playwright-core")
+    else {
         return;
-    }
-    let tools = match setup() {
-        Ok(tools) => tools,
-        Err(e) => panic!("browser tools missing ({}=1): {e}", common::CONFORMANCE_VAR),
     };
     let server = ChatServer::start();
     let url = server.page_url();

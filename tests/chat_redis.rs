@@ -92,7 +92,7 @@ fn restart_redis(redis: &mut RedisServer, chats: &[&ChatServer]) {
 #[test]
 fn two_processes_two_browser_pages() {
     let Some(binary) = redis_or_skip("two_processes_two_browser_pages") else { return };
-    let tools = match chat_support::setup() {
+    let tools = match common::process::browser_tools() {
         Ok(tools) => tools,
         Err(e) => panic!("browser tools missing ({}=1): {e}", common::CONFORMANCE_VAR),
     };

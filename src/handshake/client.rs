@@ -116,6 +116,10 @@ pub struct Connector {
     /// The TLS configurations given for an `https://` proxy; none means
     /// those of `wss://`.
     proxy_tls: TlsSettings,
+    /// `Connector::allow_http1_fallback`: an HTTP/2 connect to a server
+    /// without RFC 8441 falls back to HTTP/1.1 rather than failing.
+    #[cfg(feature = "hyper")]
+    pub(crate) http1_fallback: bool,
 }
 
 impl Default for Connector {
@@ -172,6 +176,8 @@ impl Connector {
             proxy: ProxySetting::Env(ProxyEnv::process()),
             tls: TlsSettings::default(),
             proxy_tls: TlsSettings::default(),
+            #[cfg(feature = "hyper")]
+            http1_fallback: false,
         }
     }
 
@@ -201,7 +207,7 @@ impl Connector {
     /// The configuration of the connections this connector makes: the one
     /// given to [`Connector::config`] with [`Connector::deflate`]'s setting,
     /// when given, in place of its own.
-    fn conn_config(&self) -> Config {
+    pub(crate) fn conn_config(&self) -> Config {
         #[cfg(feature = "deflate")]
         if let Some(deflate) = self.deflate {
             return self.config.deflate(deflate);
@@ -473,17 +479,8 @@ impl Connector {
         retry_after: &mut Option<Duration>,
     ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
         let url = WsUrl::parse(url)?;
-        let tls = if url.secure { Some(self.tls.choose()?) } else { None };
-        self.check()?;
-        let proxy = self.proxy.select(&url)?;
-        let proxy_tls = match &proxy {
-            Some(proxy) if proxy.kind == ProxyKind::Https => Some(self.proxy_tls.choose_for_proxy(&self.tls)?),
-            _ => None,
-        };
         let deadline = deadline_after(self.handshake_timeout);
-        // Boxed: the handshakes' state lives on the heap only while they
-        // run, not inside the caller's task for the connection's whole life.
-        let io = within(deadline, Box::pin(self.open(&url, proxy.as_ref(), tls, proxy_tls))).await??;
+        let io = self.open_transport(&url, deadline, |tls| tls).await?;
         let (ws, response) = within(deadline, Box::pin(self.handshake(io, &url, retry_after))).await??;
         ws.trace_peer();
         Ok((ws, response))
@@ -511,8 +508,39 @@ impl Connector {
         within(deadline_after(self.handshake_timeout), Box::pin(self.handshake(io, &url, &mut None))).await?
     }
 
+    /// Opens the transport to `url` as [`Connector::connect`] does (the
+    /// proxy, TLS with the server's configuration as `tls` adjusts it)
+    /// within `deadline`, after checking the builder's settings.
+    pub(crate) async fn open_transport(
+        &self,
+        url: &WsUrl<'_>,
+        deadline: Option<tokio::time::Instant>,
+        tls: impl FnOnce(TlsConfig) -> TlsConfig,
+    ) -> Result<MaybeTlsStream> {
+        let tls = if url.secure { Some(tls(self.tls.choose()?)) } else { None };
+        self.check()?;
+        let proxy = self.proxy.select(url)?;
+        let proxy_tls = match &proxy {
+            Some(proxy) if proxy.kind == ProxyKind::Https => Some(self.proxy_tls.choose_for_proxy(&self.tls)?),
+            _ => None,
+        };
+        // Boxed: the handshakes' state lives on the heap only while they
+        // run, not inside the caller's task for the connection's whole life.
+        within(deadline, Box::pin(self.open(url, proxy.as_ref(), tls, proxy_tls))).await?
+    }
+
+    /// The extra header fields and the subprotocols offered.
+    pub(crate) fn extra(&self) -> &HeaderSettings {
+        &self.extra
+    }
+
+    /// The bound on a whole connect.
+    pub(crate) fn get_handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
     /// Fails if the builder was given something invalid.
-    fn check(&self) -> Result<(), HandshakeError> {
+    pub(crate) fn check(&self) -> Result<(), HandshakeError> {
         self.extra.check()
     }
 

@@ -64,6 +64,19 @@ pub enum HandshakeError {
     /// The request's `Sec-WebSocket-Extensions` does not follow RFC 6455
     /// §9.1, while compression was enabled. Answered with 400.
     InvalidExtensionOffer,
+    /// An HTTP/2 `CONNECT` request without the `:protocol` pseudo-header
+    /// field: a plain tunnel request, not the extended CONNECT of RFC 8441
+    /// §4. Answered with 400.
+    MissingConnectProtocol,
+    /// An HTTP/2 extended CONNECT whose `:protocol` is not `websocket` (RFC
+    /// 8441 §4). Answered with 400.
+    UnsupportedConnectProtocol,
+    /// An HTTP/2 extended CONNECT that carries a field of the HTTP/1.1
+    /// upgrade, `Sec-WebSocket-Key`, `Upgrade` or `Connection`, which RFC
+    /// 8441 §5 forbids. Answered with 400. (hyper's HTTP/2 server resets a
+    /// stream whose request has `Upgrade` or `Connection`, connection-specific
+    /// fields that HTTP/2 forbids everywhere, before the request is seen.)
+    ForbiddenHttp2Field,
     /// The application refused the request with this status, from
     /// [`Upgrader::check_request`](crate::Upgrader::check_request).
     Rejected(StatusCode),
@@ -118,6 +131,12 @@ pub enum HandshakeError {
     MalformedProxyResponse,
     /// The response head is not valid HTTP/1.x.
     MalformedResponse,
+    /// The server does not take WebSockets over HTTP/2: TLS did not
+    /// negotiate `h2` by ALPN, the server did not speak HTTP/2 (`ws://` with
+    /// prior knowledge), or its SETTINGS do not enable extended CONNECT (RFC
+    /// 8441 §3). See `Connector::http2_fallback` to fall back to HTTP/1.1
+    /// instead.
+    ExtendedConnectNotEnabled,
     /// The response head is longer than the configured maximum.
     ResponseHeadTooLarge,
     /// The response has more header fields than the configured maximum.
@@ -168,7 +187,10 @@ impl HandshakeError {
             | MissingUpgrade
             | MissingConnectionUpgrade
             | InvalidKey
-            | InvalidExtensionOffer => StatusCode::BAD_REQUEST,
+            | InvalidExtensionOffer
+            | MissingConnectProtocol
+            | UnsupportedConnectProtocol
+            | ForbiddenHttp2Field => StatusCode::BAD_REQUEST,
             RequestHeadTooLarge | TooManyRequestHeaders => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpVersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
@@ -188,6 +210,7 @@ impl HandshakeError {
             | ProxyRefused(_)
             | MalformedProxyResponse
             | MalformedResponse
+            | ExtendedConnectNotEnabled
             | ResponseHeadTooLarge
             | TooManyResponseHeaders
             | UnexpectedStatus(_)
@@ -220,6 +243,10 @@ impl fmt::Display for HandshakeError {
             UnsupportedVersion => "sec-websocket-version is not 13",
             InvalidKey => "sec-websocket-key is not 16 bytes in base64",
             OriginRejected => "origin not allowed",
+            MissingConnectProtocol => "connect request without the :protocol pseudo-header",
+            UnsupportedConnectProtocol => "extended connect :protocol is not websocket",
+            ForbiddenHttp2Field => "http/2 websocket request has an http/1.1 upgrade field",
+            ExtendedConnectNotEnabled => "server does not enable websockets over http/2",
             InvalidUrl => "invalid websocket url",
             UnsupportedScheme => "url scheme is not ws or wss",
             TlsNotEnabled => "tls not enabled",
@@ -279,6 +306,10 @@ mod tests {
             (InvalidKey, Some(400)),
             (OriginRejected, Some(403)),
             (InvalidExtensionOffer, Some(400)),
+            (MissingConnectProtocol, Some(400)),
+            (UnsupportedConnectProtocol, Some(400)),
+            (ForbiddenHttp2Field, Some(400)),
+            (ExtendedConnectNotEnabled, None),
             (Rejected(StatusCode::UNAUTHORIZED), Some(401)),
             (InvalidExtensionResponse, None),
             (UnexpectedStatus(StatusCode::NOT_FOUND), None),

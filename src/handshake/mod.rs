@@ -30,12 +30,12 @@ pub(crate) mod policy;
 mod proxy;
 mod reconnect;
 mod rejection;
-mod request;
+pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod server;
-mod settings;
-mod tls;
-mod url;
+pub(crate) mod settings;
+pub(crate) mod tls;
+pub(crate) mod url;
 
 pub use backoff::Backoff;
 pub use client::{connect, Connector};

@@ -82,8 +82,8 @@ impl From<HandshakeError> for Refused {
 /// What the server answers a request it accepts with.
 #[derive(Debug)]
 pub(crate) struct Answer<'u> {
-    /// The `Sec-WebSocket-Accept` value.
-    pub(crate) accept: String,
+    /// The `Sec-WebSocket-Accept` value; `None` for HTTP/2 (RFC 8441 §5).
+    pub(crate) accept: Option<String>,
     /// The subprotocol selected, one of the upgrader's.
     pub(crate) subprotocol: Option<&'u str>,
     /// The `Sec-WebSocket-Extensions` value, if any extension was agreed.

@@ -57,9 +57,21 @@ pub(crate) fn to_header_map(headers: &[httparse::Header<'_>]) -> Option<HeaderMa
     Some(map)
 }
 
-/// Checks an upgrade request against RFC 6455 §4.2.1 and answers the
-/// `Sec-WebSocket-Accept` value for it. The origin policy is the caller's.
-pub(crate) fn validate_request(request: &Request) -> Result<String, HandshakeError> {
+/// The `:protocol` pseudo-header field of an HTTP/2 extended CONNECT (RFC
+/// 8441 §4), as the server integration (hyper) found it, carried in the
+/// request's extensions: the handshake layer knows nothing of hyper's own
+/// type for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectProtocol(pub(crate) String);
+
+/// Checks an opening request and answers the `Sec-WebSocket-Accept` value
+/// for it: an HTTP/1.1 upgrade against RFC 6455 §4.2.1, or, for HTTP/2, an
+/// extended CONNECT against RFC 8441 §4 and §5, which has no accept value
+/// (`None`). The origin policy is the caller's.
+pub(crate) fn validate_request(request: &Request) -> Result<Option<String>, HandshakeError> {
+    if request.version() == Version::HTTP_2 {
+        return validate_extended_connect(request).map(|()| None);
+    }
     let headers = request.headers();
     // §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
     if request.method() != Method::GET {
@@ -68,14 +80,7 @@ pub(crate) fn validate_request(request: &Request) -> Result<String, HandshakeErr
     if request.version() < Version::HTTP_11 {
         return Err(HandshakeError::HttpVersionNotSupported);
     }
-    // Not in RFC 6455, but a body would be taken for WebSocket frames.
-    let no_length = match single_value(headers, CONTENT_LENGTH) {
-        Some(len) => len == b"0",
-        None => !headers.contains_key(CONTENT_LENGTH),
-    };
-    if !no_length || headers.contains_key(TRANSFER_ENCODING) {
-        return Err(HandshakeError::UnexpectedRequestBody);
-    }
+    check_no_body(headers)?;
     // §4.2.1 item 2: "A |Host| header field containing the server's authority".
     if matches!(single_value(headers, HOST), None | Some([])) {
         return Err(HandshakeError::MissingHost);
@@ -90,28 +95,90 @@ pub(crate) fn validate_request(request: &Request) -> Result<String, HandshakeErr
     if !contains_token(headers, CONNECTION, "upgrade") {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    // §4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value
-    // of 13"; §4.4: otherwise answer 426 with the versions we support.
-    if single_value(headers, SEC_WEBSOCKET_VERSION) != Some(b"13") {
-        return Err(HandshakeError::UnsupportedVersion);
-    }
+    check_version(headers)?;
     // §4.2.1 item 5: "A |Sec-WebSocket-Key| header field with a
     // base64-encoded value that, when decoded, is 16 bytes in length".
     match single_value(headers, SEC_WEBSOCKET_KEY) {
-        Some(key) if accept_key::is_valid_key(key) => Ok(accept_key::accept_key(key)),
+        Some(key) if accept_key::is_valid_key(key) => Ok(Some(accept_key::accept_key(key))),
         _ => Err(HandshakeError::InvalidKey),
+    }
+}
+
+/// The checks of an HTTP/2 request (RFC 8441).
+fn validate_extended_connect(request: &Request) -> Result<(), HandshakeError> {
+    let headers = request.headers();
+    // §4: "[...] a new pseudo-header field ":protocol" MAY be included on
+    // request HEADERS indicating the desired protocol to be spoken on the
+    // tunnel created by CONNECT"; §5: ":method" is CONNECT and ":protocol"
+    // is "websocket".
+    if request.method() != Method::CONNECT {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    match request.extensions().get::<ConnectProtocol>() {
+        None => return Err(HandshakeError::MissingConnectProtocol),
+        Some(ConnectProtocol(protocol)) if protocol != "websocket" => {
+            return Err(HandshakeError::UnsupportedConnectProtocol)
+        }
+        Some(_) => {}
+    }
+    // §5: "The HTTP/1.1 [...] Upgrade and Connection header fields [and]
+    // Sec-WebSocket-Key [...] are not used [...]; the request MUST NOT
+    // include them" (Sec-WebSocket-Accept is replaced by the 200 status).
+    if [UPGRADE, CONNECTION, SEC_WEBSOCKET_KEY].iter().any(|name| headers.contains_key(name)) {
+        return Err(HandshakeError::ForbiddenHttp2Field);
+    }
+    check_no_body(headers)?;
+    // §4: ":scheme" and ":path" as for any request; ":authority" plays the
+    // role of HTTP/1.1's Host.
+    if authority(request).is_none_or(<[u8]>::is_empty) {
+        return Err(HandshakeError::MissingHost);
+    }
+    check_version(headers)
+}
+
+/// Not in RFC 6455, but a body would be taken for WebSocket frames.
+fn check_no_body(headers: &HeaderMap) -> Result<(), HandshakeError> {
+    let no_length = match single_value(headers, CONTENT_LENGTH) {
+        Some(len) => len == b"0",
+        None => !headers.contains_key(CONTENT_LENGTH),
+    };
+    if !no_length || headers.contains_key(TRANSFER_ENCODING) {
+        return Err(HandshakeError::UnexpectedRequestBody);
+    }
+    Ok(())
+}
+
+/// RFC 6455 §4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a
+/// value of 13"; §4.4: otherwise answer 426 with the versions we support.
+/// RFC 8441 §5 keeps it for HTTP/2.
+fn check_version(headers: &HeaderMap) -> Result<(), HandshakeError> {
+    if single_value(headers, SEC_WEBSOCKET_VERSION) != Some(b"13") {
+        return Err(HandshakeError::UnsupportedVersion);
+    }
+    Ok(())
+}
+
+/// The authority the request was sent to: `Host` for HTTP/1.x; for HTTP/2
+/// the `:authority` pseudo-header field (which hyper puts in the URI), or a
+/// `Host` field when there is none (RFC 9113 §8.3.1).
+fn authority(request: &Request) -> Option<&[u8]> {
+    let from_uri = || request.uri().authority().map(|a| a.as_str().as_bytes());
+    match request.version() {
+        Version::HTTP_2 => from_uri().or_else(|| single_value(request.headers(), HOST)),
+        _ => single_value(request.headers(), HOST),
     }
 }
 
 /// The default origin policy (RFC 6455 §10.2, as gorilla/websocket does it):
 /// a request without `Origin` passes; one with `Origin` passes only when the
-/// origin's `host[:port]` equals `Host`, ASCII case-insensitively.
+/// origin's `host[:port]` equals the request's authority (`Host`, or
+/// `:authority` over HTTP/2), ASCII case-insensitively.
 pub(crate) fn origin_matches_host(request: &Request) -> bool {
     let headers = request.headers();
     if !headers.contains_key(ORIGIN) {
         return true;
     }
-    let (Some(origin), Some(host)) = (single_value(headers, ORIGIN), single_value(headers, HOST)) else {
+    let (Some(origin), Some(host)) = (single_value(headers, ORIGIN), authority(request)) else {
         return false;
     };
     let Some(start) = origin.windows(3).position(|w| w == b"://") else {
@@ -160,6 +227,45 @@ pub(crate) fn build_request(
     push_headers(&mut out, extra);
     out.extend_from_slice(b"\r\n");
     out
+}
+
+/// Builds the client's HTTP/2 extended CONNECT (RFC 8441 §5): `CONNECT`
+/// with the URL's scheme (`https` for `wss://`, `http` for `ws://`),
+/// authority and path, `Sec-WebSocket-Version: 13`, the offers and the
+/// extra fields, of which a `Host` becomes the `:authority`. The
+/// `:protocol` is the caller's to add, as its HTTP/2 library spells it.
+#[cfg(feature = "hyper")]
+pub(crate) fn build_h2_request(
+    url: &WsUrl<'_>,
+    subprotocols: &[String],
+    extensions: Option<&str>,
+    extra: &HeaderMap,
+) -> Result<Request, HandshakeError> {
+    let scheme = if url.secure { "https" } else { "http" };
+    let authority = match extra.get(HOST).map(HeaderValue::to_str) {
+        Some(Ok(host)) => host,
+        Some(Err(_)) => return Err(HandshakeError::InvalidHeader),
+        None => url.host_header.as_str(),
+    };
+    let uri = format!("{scheme}://{authority}{}", url.target);
+    let mut request = Request::new(());
+    *request.method_mut() = Method::CONNECT;
+    *request.version_mut() = Version::HTTP_2;
+    *request.uri_mut() = uri.parse().map_err(|_| HandshakeError::InvalidUrl)?;
+    let headers = request.headers_mut();
+    headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    if !subprotocols.is_empty() {
+        let offer = HeaderValue::from_str(&subprotocols.join(", ")).map_err(|_| HandshakeError::InvalidHeader)?;
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, offer);
+    }
+    if let Some(extensions) = extensions {
+        let offer = HeaderValue::from_str(extensions).map_err(|_| HandshakeError::InvalidHeader)?;
+        headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
+    }
+    for (name, value) in extra.iter().filter(|(name, _)| *name != HOST) {
+        headers.append(name, value.clone());
+    }
+    Ok(request)
 }
 
 /// Appends `name: value\r\n`.
@@ -216,7 +322,7 @@ mod tests {
         assert_eq!(request.uri().path(), "/chat");
         assert_eq!(request.version(), Version::HTTP_11);
         assert_eq!(request.headers()[HOST], "server.example.com");
-        assert_eq!(validate_request(&request).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(validate_request(&request).unwrap().as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
         assert_eq!(select_subprotocol(&request, &["superchat".into(), "chat".into()]), Some("superchat"));
     }
 
@@ -405,7 +511,67 @@ mod tests {
             Ok(Parsed::Complete(request, _)) => request,
             other => panic!("{other:?}"),
         };
-        assert_eq!(validate_request(&request).unwrap(), accept_key::accept_key(key.as_bytes()));
+        assert_eq!(validate_request(&request).unwrap(), Some(accept_key::accept_key(key.as_bytes())));
         assert!(origin_matches_host(&request));
+    }
+
+    /// An HTTP/2 extended CONNECT as hyper hands it over (RFC 8441 §5's
+    /// example): `:authority` in the URI, `:protocol` in the extensions.
+    fn h2_request() -> Request {
+        let mut request = Request::new(());
+        *request.method_mut() = Method::CONNECT;
+        *request.version_mut() = Version::HTTP_2;
+        *request.uri_mut() = "https://server.example.com/chat".parse().unwrap();
+        request.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        request.headers_mut().insert(ORIGIN, HeaderValue::from_static("http://server.example.com"));
+        request.extensions_mut().insert(ConnectProtocol("websocket".into()));
+        request
+    }
+
+    #[test]
+    fn http2_validation_follows_rfc8441() {
+        use HandshakeError::*;
+        assert_eq!(validate_request(&h2_request()), Ok(None));
+        assert!(origin_matches_host(&h2_request()));
+        type Edit = fn(&mut Request);
+        let table: &[(Edit, HandshakeError)] = &[
+            (|r| *r.method_mut() = Method::GET, MethodNotAllowed),
+            (|r| drop(r.extensions_mut().remove::<ConnectProtocol>()), MissingConnectProtocol),
+            (|r| drop(r.extensions_mut().insert(ConnectProtocol("webtransport".into()))), UnsupportedConnectProtocol),
+            (|r| drop(r.extensions_mut().insert(ConnectProtocol("WebSocket".into()))), UnsupportedConnectProtocol),
+            (
+                |r| {
+                    drop(
+                        r.headers_mut().insert(SEC_WEBSOCKET_KEY, HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ==")),
+                    )
+                },
+                ForbiddenHttp2Field,
+            ),
+            (|r| drop(r.headers_mut().insert(UPGRADE, HeaderValue::from_static("websocket"))), ForbiddenHttp2Field),
+            (|r| drop(r.headers_mut().insert(CONNECTION, HeaderValue::from_static("upgrade"))), ForbiddenHttp2Field),
+            (|r| *r.uri_mut() = "/chat".parse().unwrap(), MissingHost),
+            (|r| drop(r.headers_mut().remove(SEC_WEBSOCKET_VERSION)), UnsupportedVersion),
+            (
+                |r| drop(r.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"))),
+                UnsupportedVersion,
+            ),
+            (|r| drop(r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("5"))), UnexpectedRequestBody),
+        ];
+        for (i, (edit, err)) in table.iter().enumerate() {
+            let mut request = h2_request();
+            edit(&mut request);
+            assert_eq!(validate_request(&request), Err(*err), "case {i}");
+        }
+        // Without :authority, a Host field names the authority.
+        let mut request = h2_request();
+        *request.uri_mut() = "/chat".parse().unwrap();
+        request.headers_mut().insert(HOST, HeaderValue::from_static("server.example.com"));
+        assert_eq!(validate_request(&request), Ok(None));
+        assert!(origin_matches_host(&request));
+        // The origin is checked against :authority, not against a Host field.
+        let mut request = h2_request();
+        request.headers_mut().insert(HOST, HeaderValue::from_static("evil.example"));
+        request.headers_mut().insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(!origin_matches_host(&request));
     }
 }

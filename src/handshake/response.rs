@@ -37,21 +37,24 @@ pub(crate) fn build_accept_response(
 }
 
 /// Builds the 101 response of [`build_accept_response`] as an
-/// [`http::Response`], for servers that own the HTTP layer (hyper).
+/// [`http::Response`], for servers that own the HTTP layer (hyper); with no
+/// `accept` value (an HTTP/2 extended CONNECT), the `200 OK` of RFC 8441
+/// §5 instead, without `Upgrade`, `Connection` and `Sec-WebSocket-Accept`.
 #[cfg(feature = "hyper")]
 pub(crate) fn accept_response(
-    accept: &str,
+    accept: Option<&str>,
     subprotocol: Option<&str>,
     extensions: Option<&str>,
     extra: &HeaderMap,
 ) -> Result<http::Response<String>, HandshakeError> {
     let value = |v: &str| HeaderValue::from_str(v).map_err(|_| HandshakeError::InvalidHeader);
     let mut response = http::Response::new(String::new());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
-    headers.append(UPGRADE, HeaderValue::from_static("websocket"));
-    headers.append(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.append(SEC_WEBSOCKET_ACCEPT, value(accept)?);
+    if let Some(accept) = accept {
+        headers.append(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.append(CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.append(SEC_WEBSOCKET_ACCEPT, value(accept)?);
+    }
     if let Some(protocol) = subprotocol {
         headers.append(SEC_WEBSOCKET_PROTOCOL, value(protocol)?);
     }
@@ -61,6 +64,7 @@ pub(crate) fn accept_response(
     for (name, value) in extra {
         headers.append(name, value.clone());
     }
+    *response.status_mut() = if accept.is_some() { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
     Ok(response)
 }
 
@@ -187,6 +191,30 @@ pub(crate) fn validate_response(
     if single_value(headers, SEC_WEBSOCKET_ACCEPT) != Some(accept.as_bytes()) {
         return Err(HandshakeError::InvalidAcceptKey);
     }
+    validate_negotiation(headers, offered, extensions_offered)
+}
+
+/// Checks the server's answer to an HTTP/2 extended CONNECT (RFC 8441 §5:
+/// a 2xx status, then the subprotocol and extensions as over HTTP/1.1).
+#[cfg(feature = "hyper")]
+pub(crate) fn validate_h2_response(
+    response: &Response,
+    offered: &[String],
+    extensions_offered: bool,
+) -> Result<(), HandshakeError> {
+    if !response.status().is_success() {
+        return Err(HandshakeError::UnexpectedStatus(response.status()));
+    }
+    validate_negotiation(response.headers(), offered, extensions_offered)
+}
+
+/// RFC 6455 §4.1 steps 5 and 6, common to HTTP/1.1 and HTTP/2: the
+/// extensions and the subprotocol the server selected.
+fn validate_negotiation(
+    headers: &HeaderMap,
+    offered: &[String],
+    extensions_offered: bool,
+) -> Result<(), HandshakeError> {
     // Step 5: no extension that was not offered.
     if !extensions_offered && list_elements(headers, SEC_WEBSOCKET_EXTENSIONS).next().is_some() {
         return Err(HandshakeError::UnofferedExtension);
@@ -307,7 +335,7 @@ mod tests {
     fn http_accept_response_matches_the_raw_one() {
         let mut extra = HeaderMap::new();
         extra.insert("x-server", "silverback".parse().unwrap());
-        let response = accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra).unwrap();
+        let response = accept_response(Some(ACCEPT), Some("chat"), Some("permessage-deflate"), &extra).unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
         let raw = build_accept_response(ACCEPT, Some("chat"), Some("permessage-deflate"), &extra);
         let raw = String::from_utf8(raw).unwrap();
@@ -318,8 +346,30 @@ mod tests {
         assert_eq!(lower(fields), lower(raw_fields.into_iter().map(String::from).collect()));
         assert!(response.body().is_empty());
         assert_eq!(
-            accept_response(ACCEPT, Some("bad\nname"), None, &extra).map(|_| ()),
+            accept_response(Some(ACCEPT), Some("bad\nname"), None, &extra).map(|_| ()),
             Err(HandshakeError::InvalidHeader)
+        );
+    }
+
+    /// RFC 8441 §5: 200, no Upgrade, Connection or Sec-WebSocket-Accept.
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn http2_accept_response_and_its_validation() {
+        let mut extra = HeaderMap::new();
+        extra.insert("x-server", "silverback".parse().unwrap());
+        let response = accept_response(None, Some("chat"), None, &extra).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let names: Vec<&str> = response.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["sec-websocket-protocol", "x-server"]);
+        let (parts, _) = response.into_parts();
+        let response = Response::from_parts(parts, ());
+        assert_eq!(validate_h2_response(&response, &offered(), false), Ok(()));
+        assert_eq!(validate_h2_response(&response, &[], false), Err(HandshakeError::UnofferedSubprotocol));
+        let mut refused = Response::new(());
+        *refused.status_mut() = StatusCode::BAD_REQUEST;
+        assert_eq!(
+            validate_h2_response(&refused, &[], false),
+            Err(HandshakeError::UnexpectedStatus(StatusCode::BAD_REQUEST))
         );
     }
 

@@ -390,8 +390,10 @@ impl Upgrader {
         let refused = match within(deadline, self.read_request(&mut io)).await? {
             Ok((request, rest)) => match self.decide(&request) {
                 Ok(answer) => {
+                    // `parse_request` reads HTTP/1.x only, so an accept
+                    // value is always there (`None` is HTTP/2's).
                     let response = build_accept_response(
-                        &answer.accept,
+                        answer.accept.as_deref().unwrap_or_default(),
                         answer.subprotocol,
                         answer.extensions.as_deref(),
                         &self.extra.headers,

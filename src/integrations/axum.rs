@@ -5,7 +5,7 @@
 //!
 //! use axum::extract::State;
 //! use axum::response::Response;
-//! use axum::routing::get;
+//! use axum::routing::any;
 //! use axum::Router;
 //! use futures_util::{SinkExt, StreamExt};
 //! use silverback::axum::WebSocketUpgrade;
@@ -23,11 +23,19 @@
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let upgrader = Arc::new(Upgrader::new().subprotocols(["echo"]));
-//! let app = Router::new().route("/ws", get(echo)).with_state(upgrader);
+//! // any(): HTTP/1.1 upgrades are GET, HTTP/2 ones CONNECT.
+//! let app = Router::new().route("/ws", any(echo)).with_state(upgrader);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await
 //! # }
 //! ```
+//!
+//! The extractor takes HTTP/1.1 upgrades and HTTP/2 extended CONNECT
+//! requests (RFC 8441) alike. An HTTP/2 WebSocket arrives as a `CONNECT`,
+//! not a `GET`: route it with `any(handler)` (or `on(MethodFilter::GET |
+//! MethodFilter::CONNECT, handler)`) rather than `get(handler)`, and serve
+//! with HTTP/2 on (axum's `http2` feature; `axum::serve` announces extended
+//! CONNECT). See [`crate::hyper`] for the HTTP/2 rules.
 //!
 //! Unlike axum's own `WebSocketUpgrade`, extraction never fails: the
 //! [`Upgrader`] decides in [`WebSocketUpgrade::on_upgrade`], with the same

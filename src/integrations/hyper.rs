@@ -48,6 +48,79 @@
 //! # }
 //! ```
 //!
+//! # HTTP/2 (RFC 8441)
+//!
+//! The same call accepts a WebSocket over HTTP/2: an extended `CONNECT`
+//! with `:protocol = websocket` on a stream of hyper's HTTP/2 server, which
+//! must announce extended CONNECT in its SETTINGS
+//! (`http2::Builder::enable_connect_protocol()`, or
+//! `auto::Builder::http2().enable_connect_protocol()` in hyper-util). The
+//! same origin policy (against `:authority`), subprotocols,
+//! permessage-deflate and [`Upgrader::check_request`] apply; an accepted
+//! request is answered `200 OK` without `Sec-WebSocket-Accept` (RFC 8441
+//! §5), a refused one with the same status and body as over HTTP/1.1 on
+//! its own stream, which then ends (`Connection: close` and `Upgrade` are
+//! left out: HTTP/2 has no such fields). Other streams of the connection
+//! carry on. Check the version with `request.version()` (also in
+//! [`Upgrader::check_request`]) when it matters.
+//!
+//! The WebSocket then runs in the stream's DATA frames, under HTTP/2 flow
+//! control: a peer that stops reading makes `send` wait once the stream's
+//! window and the [`Config`](crate::Config) write buffer are full, as a
+//! full TCP socket would, while the connection's other streams flow, as
+//! long as the connection's window has room beyond the stalled streams'
+//! (hyper's server defaults both windows to 1 MiB, so one stalled stream
+//! can take the whole connection window: raise
+//! `initial_connection_window_size` above `initial_stream_window_size`
+//! times the streams that may stall). A
+//! stream reset (`RST_STREAM`) or a lost connection is an
+//! [`Error::Io`] of kind [`io::ErrorKind::ConnectionReset`], except a
+//! reset with `CANCEL` or `NO_ERROR`, which hyper reports as the end of the
+//! stream ([`ProtocolError::UnexpectedEof`](crate::ProtocolError), close
+//! code 1006).
+//!
+//! Shutting down: hyper's graceful shutdown of an HTTP/2 connection
+//! (`graceful_shutdown()`, which sends `GOAWAY`) refuses new streams but
+//! lets the streams already open run, WebSockets included (RFC 9113 §6.8):
+//! neither side's application sees anything, and the connection ends after
+//! the last of them has closed. To end them with `1001 Going Away`, trigger
+//! the [`Shutdown`](crate::Shutdown) given to [`Upgrader::shutdown`] as well:
+//! each WebSocket then closes with 1001, its stream ends, and the
+//! connection with the last one (`tests/http2.rs` checks both). A client's
+//! [`Http2Connection::open`](crate::http2::Http2Connection::open) after the
+//! GOAWAY fails with [`Error::Io`], and leaves its open WebSockets alone.
+//!
+//! One TLS port for both versions, with hyper-util's `auto` builder and
+//! ALPN (rustls shown; `examples/wss_server.rs` is a complete server):
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use hyper_util::rt::{TokioExecutor, TokioIo};
+//! # async fn run(mut tls_config: rustls::ServerConfig,
+//! #     service: impl hyper::service::Service<hyper::Request<hyper::body::Incoming>,
+//! #         Response = hyper::Response<String>, Error = std::convert::Infallible,
+//! #         Future: Send + 'static> + Clone + Send + 'static) -> std::io::Result<()> {
+//! tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+//! let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:443").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let (acceptor, service) = (acceptor.clone(), service.clone());
+//!     tokio::spawn(async move {
+//!         let tls = acceptor.accept(tcp).await?;
+//!         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+//!         builder.http2().enable_connect_protocol();
+//!         // HTTP/2 when ALPN chose h2 (the auto builder reads the preface),
+//!         // HTTP/1.1 with upgrades otherwise.
+//!         builder
+//!             .serve_connection_with_upgrades(TokioIo::new(tls), hyper::service::service_fn(move |r| service.call(r)))
+//!             .await
+//!             .map_err(std::io::Error::other)
+//!     });
+//! }
+//! # }
+//! ```
+//!
 //! # Bytes read past the request head
 //!
 //! hyper reads in chunks, so a client's first frames, sent right behind its
@@ -76,18 +149,21 @@ use std::{error, fmt, io};
 use ::hyper::upgrade::{OnUpgrade, Upgraded};
 use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::connection::trace::trace_event;
 use crate::error::{Error, Result};
 use crate::handshake::extensions;
 use crate::handshake::head::{deadline_after, within};
 use crate::handshake::policy::Refused;
+use crate::handshake::request::ConnectProtocol;
 use crate::handshake::response::{accept_response, error_response};
 use crate::handshake::{HandshakeError, Request, Upgrader};
 use crate::{Role, WebSocketStream};
 
-/// The stream an upgraded hyper connection becomes.
-pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
+/// The stream an upgraded hyper connection (HTTP/1.1) or stream (HTTP/2)
+/// becomes.
+pub type WebSocket = WebSocketStream<UpgradedIo>;
 
 impl Upgrader {
     /// Decides on a request that a hyper 1.x server has read, and answers
@@ -95,8 +171,10 @@ impl Upgrader {
     /// future of the connection; see the [module docs](crate::hyper).
     ///
     /// The request is checked, and answered, exactly as
-    /// [`Upgrader::accept`] does on a raw connection. On success the
-    /// response is `101 Switching Protocols` with `Sec-WebSocket-Accept`,
+    /// [`Upgrader::accept`] does on a raw connection; an HTTP/2 extended
+    /// CONNECT (RFC 8441) by the rules of the [module docs](crate::hyper#http2-rfc-8441).
+    /// On success the response is `101 Switching Protocols` (`200 OK` over
+    /// HTTP/2) with `Sec-WebSocket-Accept`,
     /// the selected subprotocol and extensions, and the extra
     /// [`header`](Upgrader::header)s; the upgrade handle is taken out of
     /// the request's extensions, the rest of the request is left as it was.
@@ -123,7 +201,7 @@ impl Upgrader {
             self.check_settings()?;
             let answer = self.decide(plain)?;
             let response = accept_response(
-                &answer.accept,
+                answer.accept.as_deref(),
                 answer.subprotocol,
                 answer.extensions.as_deref(),
                 self.extra_headers(),
@@ -134,14 +212,14 @@ impl Upgrader {
         });
         let (response, agreed, subprotocol) = decided
             .inspect_err(|_refused| trace_event!(tracing::Level::INFO, status = _refused.error().status().map(|s| s.as_u16()), reason = %_refused.error(), "handshake refused"))
-            .map_err(Refusal::from)?;
+            .map_err(|refused| Refusal::new(refused, request.version()))?;
         let on_upgrade: OnUpgrade = ::hyper::upgrade::on(request);
         let deadline = deadline_after(self.get_handshake_timeout());
         let config = self.conn_config();
         let shutdown = self.get_shutdown().cloned();
         let future = async move {
             let upgraded = within(deadline, on_upgrade).await?.map_err(|err| Error::Io(io::Error::other(err)))?;
-            let io = TokioIo::new(upgraded);
+            let io = UpgradedIo { inner: TokioIo::new(upgraded) };
             let mut ws = extensions::into_stream(io, Role::Server, config, BytesMut::new(), agreed);
             ws.trace_subprotocol(subprotocol.as_deref());
             if let Some(shutdown) = shutdown {
@@ -155,6 +233,8 @@ impl Upgrader {
 
 /// Lends `request`'s head to `f` as a [`Request`] (the type the
 /// application's checks take), moving its parts rather than copying them.
+/// hyper's `:protocol` (an HTTP/2 extended CONNECT) is lent as the
+/// handshake's own [`ConnectProtocol`].
 fn with_parts<B, T>(request: &mut http::Request<B>, f: impl FnOnce(&Request) -> T) -> T {
     let mut plain = Request::new(());
     *plain.method_mut() = std::mem::take(request.method_mut());
@@ -162,13 +242,127 @@ fn with_parts<B, T>(request: &mut http::Request<B>, f: impl FnOnce(&Request) -> 
     *plain.version_mut() = request.version();
     *plain.headers_mut() = std::mem::take(request.headers_mut());
     *plain.extensions_mut() = std::mem::take(request.extensions_mut());
+    if let Some(protocol) = plain.extensions().get::<::hyper::ext::Protocol>() {
+        let protocol = ConnectProtocol(String::from_utf8_lossy(protocol.as_ref()).into_owned());
+        plain.extensions_mut().insert(protocol);
+    }
     let out = f(&plain);
-    let (parts, ()) = plain.into_parts();
+    let (mut parts, ()) = plain.into_parts();
+    parts.extensions.remove::<ConnectProtocol>();
     *request.method_mut() = parts.method;
     *request.uri_mut() = parts.uri;
     *request.headers_mut() = parts.headers;
     *request.extensions_mut() = parts.extensions;
     out
+}
+
+/// The I/O of an upgraded hyper connection (HTTP/1.1) or extended CONNECT
+/// stream (HTTP/2), under a [`WebSocket`].
+///
+/// Reads and writes go to hyper's [`Upgraded`]; an error that an HTTP/2
+/// stream reset or a lost HTTP/2 connection caused becomes
+/// [`io::ErrorKind::ConnectionReset`], with hyper's error inside, but for
+/// one case: flushing or ending the write side (`poll_flush`,
+/// `poll_shutdown`) of a stream that the peer has reset with `NO_ERROR`
+/// succeeds. That reset is how an HTTP/2 peer that is done says it wants
+/// no more (RFC 9113 §8.1), so there is nothing left to deliver; hyper's
+/// server sends it after the last frame of its side once a graceful
+/// shutdown (GOAWAY) is under way, right after the WebSocket's closing
+/// handshake. Writing new data to such a stream still fails.
+#[derive(Debug)]
+pub struct UpgradedIo {
+    inner: TokioIo<Upgraded>,
+}
+
+impl UpgradedIo {
+    /// Wraps an upgraded connection or stream.
+    #[must_use]
+    pub fn new(upgraded: Upgraded) -> Self {
+        UpgradedIo { inner: TokioIo::new(upgraded) }
+    }
+
+    /// The upgraded connection or stream inside.
+    #[must_use]
+    pub fn get_ref(&self) -> &Upgraded {
+        self.inner.inner()
+    }
+
+    /// The upgraded connection or stream inside, mutably.
+    pub fn get_mut(&mut self) -> &mut Upgraded {
+        self.inner.inner_mut()
+    }
+
+    /// The upgraded connection or stream inside.
+    #[must_use]
+    pub fn into_inner(self) -> Upgraded {
+        self.inner.into_inner()
+    }
+}
+
+/// The HTTP/2 error (a stream reset or a connection-level error) in `err`'s
+/// chain, if there is one.
+fn h2_cause(err: &io::Error) -> Option<&h2::Error> {
+    let mut cause: Option<&(dyn error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(e) = cause {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return Some(h2);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// `err` with kind `ConnectionReset` when an HTTP/2 error (a stream reset
+/// or a connection-level error) is in its chain.
+pub(crate) fn reset_kind(err: io::Error) -> io::Error {
+    if h2_cause(&err).is_some() {
+        return io::Error::new(io::ErrorKind::ConnectionReset, err);
+    }
+    err
+}
+
+/// A flush or shutdown that failed because the peer reset the stream with
+/// `NO_ERROR` as done (RFC 9113 §8.1: it wants no more, without error);
+/// other errors through [`reset_kind`].
+fn peer_done_is_ok(poll: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
+    match poll {
+        Poll::Ready(Err(err)) if h2_cause(&err).and_then(h2::Error::reason) == Some(h2::Reason::NO_ERROR) => {
+            Poll::Ready(Ok(()))
+        }
+        other => other.map_err(reset_kind),
+    }
+}
+
+impl AsyncRead for UpgradedIo {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf).map_err(reset_kind)
+    }
+}
+
+impl AsyncWrite for UpgradedIo {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf).map_err(reset_kind)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs).map_err(reset_kind)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        peer_done_is_ok(Pin::new(&mut self.inner).poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        peer_done_is_ok(Pin::new(&mut self.inner).poll_shutdown(cx))
+    }
 }
 
 /// The connection of an accepted request, once hyper has sent the 101
@@ -230,13 +424,24 @@ impl Refusal {
     }
 }
 
-impl From<Refused> for Refusal {
-    fn from(refused: Refused) -> Self {
+impl Refusal {
+    /// The refusal of a request of this HTTP version: over HTTP/2, without
+    /// the connection-specific fields (`Connection`, `Upgrade`) that
+    /// version forbids, and with `Allow: CONNECT` for 405.
+    fn new(refused: Refused, version: http::Version) -> Self {
         let error = refused.error();
-        let response = match refused {
+        let mut response = match refused {
             Refused::Error(err) => error_response(err),
             Refused::Rejected(rejection) => rejection.into_response(),
         };
+        if version == http::Version::HTTP_2 {
+            let headers = response.headers_mut();
+            headers.remove(http::header::CONNECTION);
+            headers.remove(http::header::UPGRADE);
+            if headers.contains_key(http::header::ALLOW) {
+                headers.insert(http::header::ALLOW, http::HeaderValue::from_static("CONNECT"));
+            }
+        }
         Refusal { error, response: Box::new(response) }
     }
 }

@@ -6,6 +6,8 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 #[cfg(feature = "hyper")]
+pub mod http2;
+#[cfg(feature = "hyper")]
 pub mod hyper;
 #[cfg(feature = "json")]
 mod json;

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod process;
 pub mod rlimit;
 
 use std::io;

@@ -2,7 +2,8 @@
 # Installs the interop peers used by tests/interop.rs, idempotently:
 #
 #   Python `websockets` 17.x  in $TARGET/interop/venv   (a venv; where venv is
-#                             unavailable: pip install --target $TARGET/interop/pylib)
+#   and `h2` 4.x (HTTP/2,     unavailable: pip install --target $TARGET/interop/pylib)
+#   tests/http2_interop.rs)
 #   Node   `ws` 8.x           in $TARGET/interop/node/node_modules
 #
 # where $TARGET is $CARGO_TARGET_DIR if set, else <repo>/target.
@@ -38,7 +39,7 @@ NODE_PREFIX="$DIR/node"
 PYTHON_BOOT=${INTEROP_PYTHON:-python3}
 NODE=${INTEROP_NODE:-node}
 NPM=${INTEROP_NPM:-npm}
-PY_REQ='websockets>=17,<18'
+PY_REQ=('websockets>=17,<18' 'h2>=4.1,<5')
 NODE_REQ='ws@8'
 
 log() { printf '[interop-setup] %s\n' "$*" >&2; }
@@ -63,7 +64,8 @@ if command -v flock >/dev/null 2>&1; then
     flock -w 600 9 || die "timed out waiting for $DIR/.setup.lock"
 fi
 
-# python_ok PYTHON [PYTHONPATH]: websockets 17.x importable?
+# python_ok PYTHON [PYTHONPATH]: websockets 17.x and h2 4.x (with extended
+# CONNECT) importable?
 python_ok() {
     PYTHONPATH="${2:-}" "$1" - <<'EOF' >/dev/null 2>&1
 import sys
@@ -72,7 +74,10 @@ from websockets.asyncio.server import serve
 from websockets.asyncio.client import connect
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory)
-sys.exit(0 if websockets.version.version.split(".")[0] == "17" else 1)
+import h2
+from h2.settings import SettingCodes
+assert SettingCodes.ENABLE_CONNECT_PROTOCOL == 8
+sys.exit(0 if websockets.version.version.split(".")[0] == "17" and h2.__version__.split(".")[0] == "4" else 1)
 EOF
 }
 
@@ -89,19 +94,19 @@ if [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python"; then
 elif [ -d "$PYLIB" ] && python_ok "$(command -v "$PYTHON_BOOT")" "$PYLIB"; then
     PYTHON="$(command -v "$PYTHON_BOOT")" PYPATH="$PYLIB"
 else
-    need_install "Python $PY_REQ"
+    need_install "Python ${PY_REQ[*]}"
     command -v "$PYTHON_BOOT" >/dev/null 2>&1 || die "$PYTHON_BOOT not found"
-    log "installing $PY_REQ"
+    log "installing ${PY_REQ[*]}"
     if rm -rf "$VENV" && "$PYTHON_BOOT" -m venv "$VENV" >&2 2>&1; then
-        "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$PY_REQ" >&2 \
-            || die "pip install $PY_REQ into $VENV failed"
+        "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${PY_REQ[@]}" >&2 \
+            || die "pip install ${PY_REQ[*]} into $VENV failed"
         python_ok "$VENV/bin/python" || die "websockets 17 not importable from $VENV"
         PYTHON="$VENV/bin/python"
     else
         log "python3 -m venv unavailable; falling back to pip install --target $PYLIB"
         rm -rf "$VENV" "$PYLIB"
-        "$PYTHON_BOOT" -m pip install --disable-pip-version-check -q --target "$PYLIB" "$PY_REQ" >&2 \
-            || die "pip install --target $PYLIB $PY_REQ failed"
+        "$PYTHON_BOOT" -m pip install --disable-pip-version-check -q --target "$PYLIB" "${PY_REQ[@]}" >&2 \
+            || die "pip install --target $PYLIB ${PY_REQ[*]} failed"
         PYTHON="$(command -v "$PYTHON_BOOT")" PYPATH="$PYLIB"
         python_ok "$PYTHON" "$PYPATH" || die "websockets 17 not importable from $PYLIB"
     fi

@@ -165,6 +165,22 @@ fn default_native() -> Result<TlsConfig> {
     Err(HandshakeError::TlsNotEnabled.into())
 }
 
+impl TlsConfig {
+    /// This configuration offering `h2` by ALPN, then `http/1.1` when
+    /// `with_http1`. A native-tls connector is used as given: its ALPN list
+    /// is fixed when it is built (`request_alpns`).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn offering_h2(self, with_http1: bool) -> TlsConfig {
+        let _ = with_http1;
+        match self {
+            #[cfg(feature = "rustls")]
+            TlsConfig::Rustls(config) => TlsConfig::Rustls(rustls::alpn_h2(&config, with_http1)),
+            #[cfg(feature = "native-tls")]
+            native @ TlsConfig::Native(_) => native,
+        }
+    }
+}
+
 /// Runs the TLS handshake over `io`, checking the peer's certificate
 /// against `host` (a DNS name or an IP address). A failed handshake or
 /// verification is an [`Error::Io`](crate::Error::Io) whose inner error is

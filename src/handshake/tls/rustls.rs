@@ -9,8 +9,8 @@
 //!   are on; loaded once per process. With neither, `wss://` needs
 //!   [`Connector::tls_config`](crate::Connector) (or native-tls).
 //! - ALPN: exactly `http/1.1` (the WebSocket handshake is an HTTP/1.1
-//!   upgrade; RFC 8441's HTTP/2 bootstrapping is not supported), also in a
-//!   caller's configuration.
+//!   upgrade), also in a caller's configuration; `h2` (and `http/1.1` when
+//!   falling back is allowed) for `Connector::http2_connect` (RFC 8441).
 
 use std::io;
 use std::sync::Arc;
@@ -33,6 +33,18 @@ pub(crate) fn force_alpn(config: Config) -> Config {
     }
     let mut config = (*config).clone();
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Arc::new(config)
+}
+
+/// A copy of `config` offering `h2` by ALPN (RFC 8441 over TLS), then
+/// `http/1.1` when `with_http1`.
+#[cfg(feature = "hyper")]
+pub(crate) fn alpn_h2(config: &Config, with_http1: bool) -> Config {
+    let mut config = (**config).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    if with_http1 {
+        config.alpn_protocols.push(ALPN_HTTP11.to_vec());
+    }
     Arc::new(config)
 }
 

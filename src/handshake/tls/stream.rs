@@ -52,6 +52,20 @@ impl MaybeTlsStream {
         }
     }
 
+    /// Whether TLS with the server negotiated `h2` by ALPN (RFC 7301).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn negotiated_h2(&self) -> bool {
+        match self {
+            MaybeTlsStream::Plain(_) => false,
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Rustls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+            #[cfg(feature = "native-tls")]
+            MaybeTlsStream::NativeTls(tls) => {
+                tls.get_ref().negotiated_alpn().ok().flatten().is_some_and(|alpn| alpn == b"h2")
+            }
+        }
+    }
+
     /// Whether the bytes leaving this machine are encrypted: to the server
     /// for `wss://`; for `ws://` through an `https://` proxy, only as far as
     /// the proxy.

@@ -4,13 +4,15 @@
 #
 #   1. Chromium and chromium-driver (Debian apt; as root, or through sudo),
 #      Python 3 and Node with npm when missing;
-#   2. the interop peers, Python `websockets` 17 (pip) and Node `ws` 8 (npm),
-#      under ${CARGO_TARGET_DIR:-target}/interop (tests/interop/setup.sh);
+#   2. the interop peers, Python `websockets` 17 and `aioquic` (pip) and
+#      Node `ws` 8 (npm), under ${CARGO_TARGET_DIR:-target}/interop
+#      (tests/interop/setup.sh);
 #   3. `playwright-core` (npm) under ${CARGO_TARGET_DIR:-target}/chat-e2e
 #      (tests/chat_browser/setup.sh);
 #   4. the tests that need them, with SILVERBACK_CONFORMANCE=1 (without it
-#      they print one line and pass): tests/interop.rs against both peers
-#      and tests/chat_browser.rs with two headless Chromium pages;
+#      they print one line and pass): tests/interop.rs against both peers,
+#      tests/interop_http3.rs against aioquic (WebSockets over HTTP/3, both
+#      ways) and tests/chat_browser.rs with two headless Chromium pages;
 #   5. the Autobahn testsuite, both ways (scripts/autobahn.sh, which installs
 #      wstest itself).
 #
@@ -73,7 +75,7 @@ bash tests/chat_browser/setup.sh >&2
 log "tools ready after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 4. gated tests
-SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test chat_browser
+SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test interop_http3 --test chat_browser
 log "gated tests passed after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 5. Autobahn

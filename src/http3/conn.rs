@@ -37,6 +37,24 @@ impl Drop for ConnGuard {
     }
 }
 
+/// How long a finished stream may keep its connection open for its last
+/// bytes to be acknowledged.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the connection (`guard`) open until the peer has acknowledged
+/// everything sent on `send` (finished by the caller) or stopped it, for
+/// at most [`LINGER`]: closing a QUIC connection discards what is not yet
+/// delivered, such as a close frame and the FIN behind it.
+pub(crate) fn linger(send: &quinn::SendStream, guard: Arc<ConnGuard>) {
+    let stopped = send.stopped();
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(LINGER, stopped).await;
+            drop(guard);
+        });
+    }
+}
+
 /// Starts HTTP/3 on `quic`: opens our control stream with `settings`, and
 /// spawns the task that reads the peer's unidirectional streams. The
 /// receiver gets the peer's SETTINGS once they are in (`None` before).

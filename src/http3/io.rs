@@ -16,7 +16,7 @@ use std::{fmt, io, pin::Pin};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::conn::ConnGuard;
+use super::conn::{linger, ConnGuard};
 use super::frame::{self, get_frame_header, put_frame_header};
 
 /// The most read from the QUIC stream into the adapter's own buffer at a
@@ -217,7 +217,7 @@ pub struct H3Io {
     header_at: usize,
     /// Payload bytes the frame being written still needs.
     write_left: usize,
-    _guard: Arc<ConnGuard>,
+    guard: Arc<ConnGuard>,
 }
 
 impl fmt::Debug for H3Io {
@@ -228,7 +228,7 @@ impl fmt::Debug for H3Io {
 
 impl H3Io {
     pub(crate) fn new(reader: FrameReader, send: quinn::SendStream, guard: Arc<ConnGuard>) -> Self {
-        H3Io { reader, send, header: Vec::with_capacity(16), header_at: 0, write_left: 0, _guard: guard }
+        H3Io { reader, send, header: Vec::with_capacity(16), header_at: 0, write_left: 0, guard }
     }
 
     /// The QUIC stream's id.
@@ -256,6 +256,20 @@ impl H3Io {
     #[must_use]
     pub fn recv_stream(&self) -> &quinn::RecvStream {
         &self.reader.recv
+    }
+}
+
+impl Drop for H3Io {
+    fn drop(&mut self) {
+        // Not reading the rest: tell the peer with H3_NO_ERROR (RFC 9114
+        // §4.1.1) rather than quinn's default code 0.
+        if self.reader.state != ReadState::Done {
+            let _ = self.reader.recv.stop(frame::H3_NO_ERROR.into());
+        }
+        // Our FIN (if not sent yet) and the bytes before it must reach the
+        // peer before the last user of the connection closes it.
+        let _ = self.send.finish();
+        linger(&self.send, self.guard.clone());
     }
 }
 

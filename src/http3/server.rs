@@ -100,6 +100,7 @@ impl Upgrader {
                 let response = refusal_response(refused, Version::HTTP_3);
                 let _ = within(deadline, Box::pin(send_response(&mut send, &response))).await;
                 let _ = send.finish();
+                conn::linger(&send, guard);
                 return Err(Error::Handshake(error));
             }
         };

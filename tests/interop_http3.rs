@@ -1,0 +1,205 @@
+//! HTTP/3 interop (RFC 9220) with aioquic, the Python QUIC and HTTP/3
+//! implementation, over loopback UDP, through `tests/interop/h3peer.py`
+//! (which writes and parses the WebSocket frames itself):
+//!
+//! - aioquic's client (`h3peer.py client`) against `Upgrader::accept_h3`:
+//!   extended CONNECT, the message sequence echoed, a 1000 close answered;
+//! - aioquic's server (`h3peer.py server`, extended CONNECT enabled,
+//!   printing `PORT <n>`) against `Connector::http3_connect`: a 403 refusal
+//!   as a typed error, then a WebSocket with the `chat` subprotocol, the
+//!   sequence echoed, a 1000 close the peer must report.
+//!
+//! Like `tests/interop.rs`, these run only under `SILVERBACK_CONFORMANCE=1`
+//! (`scripts/conformance.sh` installs aioquic into the interop venv with
+//! `tests/interop/setup.sh`); without it they print one line and pass.
+//! Every child is killed on drop and every wait is bounded.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use silverback::http3::quinn;
+use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use silverback::{CloseCode, CloseFrame, Connector, Error, HandshakeError, Message, Upgrader};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+/// Bound on a step (a line from the peer, an echo) and on a whole run.
+const STEP: Duration = Duration::from_secs(30);
+const RUN: Duration = Duration::from_secs(90);
+
+/// The message sequence of `messages()` in h3peer.py.
+fn messages() -> Vec<Message> {
+    vec![
+        Message::text("hello over http/3"),
+        Message::text("sn\u{f6}wman \u{2603} and \u{1f600}"),
+        Message::binary((0..=255u8).collect::<Vec<u8>>()),
+        Message::binary((0..200_000usize).map(|i| ((i * 31 + 7) % 251) as u8).collect::<Vec<u8>>()),
+        Message::text("x".repeat(70_000)),
+        Message::binary(Bytes::new()),
+    ]
+}
+
+/// The interpreter (and import path) `setup.sh --check` reports.
+fn python() -> (PathBuf, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/setup.sh");
+    let out = std::process::Command::new("bash").arg(&script).arg("--check").output().expect("running setup.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "setup.sh --check failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let field = |key: &str| {
+        stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {stdout}")).to_owned()
+    };
+    (field("PYTHON=").into(), field("PYTHONPATH="))
+}
+
+/// Runs `h3peer.py ARGS`, killed on drop.
+fn peer(args: &[&str]) -> Child {
+    let (python, pythonpath) = python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/h3peer.py");
+    Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("PYTHONPATH", pythonpath)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawning h3peer.py")
+}
+
+/// A `localhost` certificate: its PEM files in a fresh directory, the
+/// server's rustls configuration and a client configuration trusting it.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf, ServerConfig, Arc<ClientConfig>) {
+    let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key_pair.serialize_pem()).unwrap();
+    let der: CertificateDer<'static> = cert.der().clone();
+    let key: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der.clone()], key)
+        .unwrap();
+    server.alpn_protocols = vec![b"h3".to_vec()];
+    let mut roots = RootCertStore::empty();
+    roots.add(der).unwrap();
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (cert_path, key_path, server, Arc::new(client))
+}
+
+/// A directory of this test's own under the target directory.
+fn scratch(name: &str) -> PathBuf {
+    common::profile_dir().join("interop-http3").join(format!("{name}-{}", std::process::id()))
+}
+
+/// The peer's stdout lines, one at a time, each within [`STEP`].
+async fn lines(child: &mut Child) -> tokio::io::Lines<BufReader<tokio::process::ChildStdout>> {
+    BufReader::new(child.stdout.take().unwrap()).lines()
+}
+
+async fn next_line(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> String {
+    let line = timeout(STEP, lines.next_line()).await.expect("peer silent").unwrap().expect("peer's output ended");
+    eprintln!("h3peer: {line}");
+    line
+}
+
+#[tokio::test]
+async fn aioquic_client_against_silverback_server() {
+    if !common::conformance_only("HTTP/3 interop with aioquic") {
+        return;
+    }
+    let dir = scratch("server");
+    let (cert_path, _, tls, _) = certificate(&dir);
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap();
+    let endpoint =
+        quinn::Endpoint::server(quinn::ServerConfig::with_crypto(Arc::new(crypto)), "127.0.0.1:0".parse().unwrap())
+            .unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let (report, mut reports) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let quic = incoming.await.unwrap();
+        let upgrader = Upgrader::new().subprotocols(["chat"]);
+        let mut acceptor = upgrader.accept_h3(quic).await.unwrap();
+        let (mut ws, request) = acceptor.accept().await.unwrap().unwrap();
+        let _ = report.send(format!("path {}", request.uri().path()));
+        while let Some(msg) = ws.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => {
+                    let _ = report.send(format!("close {:?}", frame.map(|f| f.code)));
+                }
+                Ok(msg) if msg.is_text() || msg.is_binary() => ws.send(msg).await.unwrap(),
+                Ok(_) => {}
+                Err(err) => {
+                    let _ = report.send(format!("error {err}"));
+                    break;
+                }
+            }
+        }
+        let _ = report.send("ended".to_owned());
+    });
+    let mut child = peer(&["client", &port.to_string(), "/chat", cert_path.to_str().unwrap()]);
+    let mut out = lines(&mut child).await;
+    assert_eq!(next_line(&mut out).await, "STATUS 200");
+    assert_eq!(next_line(&mut out).await, format!("OK {}", messages().len()));
+    let status = timeout(RUN, child.wait()).await.expect("peer did not exit").unwrap();
+    assert!(status.success(), "{status}");
+    let mut seen = Vec::new();
+    while let Ok(Some(line)) = timeout(STEP, reports.recv()).await {
+        let ended = line == "ended";
+        seen.push(line);
+        if ended {
+            break;
+        }
+    }
+    assert_eq!(seen, ["path /chat", &format!("close {:?}", Some(CloseCode::NORMAL)), "ended"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn silverback_client_against_aioquic_server() {
+    if !common::conformance_only("HTTP/3 interop with aioquic") {
+        return;
+    }
+    let dir = scratch("client");
+    let (cert_path, key_path, _, client_tls) = certificate(&dir);
+    let mut child = peer(&["server", cert_path.to_str().unwrap(), key_path.to_str().unwrap()]);
+    let mut out = lines(&mut child).await;
+    let line = next_line(&mut out).await;
+    let port: u16 = line.strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    let connector = Connector::new().tls_config(client_tls).subprotocols(["chat"]);
+    let h3 = timeout(STEP, connector.http3_connect(&format!("wss://localhost:{port}"))).await.unwrap().unwrap();
+    let err = timeout(STEP, h3.open("/refuse")).await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(s)) if s == 403), "{err:?}");
+    let (mut ws, response) = timeout(STEP, h3.open("/ws")).await.unwrap().unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+    for (i, msg) in messages().into_iter().enumerate() {
+        ws.send(msg.clone()).await.unwrap();
+        let echoed = timeout(STEP, ws.next()).await.unwrap().expect("stream ended").unwrap();
+        assert_eq!(echoed, msg, "message {i}");
+    }
+    timeout(STEP, ws.close(Some(CloseFrame::new(CloseCode::NORMAL, "")))).await.unwrap().unwrap();
+    assert_eq!(next_line(&mut out).await, "CLOSED 1000");
+    let status = timeout(RUN, child.wait()).await.expect("peer did not exit").unwrap();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -3,6 +3,8 @@
 //! HTTP/2 server, over h2c and TLS; a raw HTTP/2 client (the h2 crate) for
 //! bad requests and stream resets. Every test bounds itself.
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -16,8 +18,7 @@ use http::{Method, Request, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use silverback::rustls::ClientConfig;
 use silverback::tokio_rustls::TlsAcceptor;
 use silverback::{
     CloseCode, Config, Connector, DeflateConfig, Error, HandshakeError, Message, ProtocolError, Shutdown, Upgrader,
@@ -187,25 +188,8 @@ async fn h2c_several_websockets_on_one_connection() {
 /// A self-signed certificate for localhost, a server acceptor offering h2
 /// only, and a client configuration trusting it.
 fn tls_pair() -> (TlsAcceptor, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert: CertificateDer<'static> = cert.der().clone();
-    let key: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = vec![b"h2".to_vec()];
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (TlsAcceptor::from(Arc::new(server)), Arc::new(client))
+    let cert = common::LocalhostCert::generate();
+    (TlsAcceptor::from(Arc::new(cert.server(false, &[b"h2"]))), cert.client())
 }
 
 #[tokio::test]

@@ -17,8 +17,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::{Method, Request, StatusCode, Version};
 use silverback::http3::quinn;
-use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use silverback::rustls::ClientConfig;
 use silverback::{CloseCode, Config, Connector, DeflateConfig, Error, HandshakeError, Message, Shutdown, Upgrader};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -42,30 +41,13 @@ enum Outcome {
 /// A certificate for `localhost`: the server's QUIC configuration (ALPN
 /// `h3`, a 64 KiB stream window) and a client TLS configuration trusting it.
 fn tls_pair() -> (quinn::ServerConfig, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert: CertificateDer<'static> = cert.der().clone();
-    let key: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = vec![b"h3".to_vec()];
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(server).unwrap();
+    let cert = common::LocalhostCert::generate();
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(cert.server(true, &[b"h3"])).unwrap();
     let mut quic = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.stream_receive_window(quinn::VarInt::from_u32(64 * 1024));
     quic.transport_config(Arc::new(transport));
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (quic, Arc::new(client))
+    (quic, cert.client())
 }
 
 /// An HTTP/3 server on a fresh loopback UDP port: `/sink` holds the

@@ -26,8 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use silverback::http3::quinn;
-use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use silverback::rustls::{ClientConfig, ServerConfig};
 use silverback::{CloseCode, CloseFrame, Connector, Error, HandshakeError, Message, Upgrader};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -79,31 +78,15 @@ fn peer(args: &[&str]) -> Child {
 }
 
 /// A `localhost` certificate: its PEM files in a fresh directory, the
-/// server's rustls configuration and a client configuration trusting it.
+/// server's rustls configuration (ALPN `h3`) and a client configuration
+/// trusting it.
 fn certificate(dir: &Path) -> (PathBuf, PathBuf, ServerConfig, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = common::LocalhostCert::generate();
     std::fs::create_dir_all(dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key_pair.serialize_pem()).unwrap();
-    let der: CertificateDer<'static> = cert.der().clone();
-    let key: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .unwrap();
-    server.alpn_protocols = vec![b"h3".to_vec()];
-    let mut roots = RootCertStore::empty();
-    roots.add(der).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (cert_path, key_path, server, Arc::new(client))
+    std::fs::write(&cert_path, &cert.cert_pem).unwrap();
+    std::fs::write(&key_path, &cert.key_pem).unwrap();
+    (cert_path, key_path, cert.server(true, &[b"h3"]), cert.client())
 }
 
 /// A directory of this test's own under the target directory.

@@ -413,3 +413,59 @@ pub fn raise_open_files_limit(needed: u64) {
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
     assert!(limit.rlim_cur >= needed, "need {needed} open files, the limit is {}", limit.rlim_cur);
 }
+
+/// A self-signed certificate for `localhost` (rcgen on ring), in DER for
+/// rustls and PEM for other programs.
+#[cfg(feature = "rustls")]
+pub struct LocalhostCert {
+    pub cert: silverback::rustls::pki_types::CertificateDer<'static>,
+    pub key: silverback::rustls::pki_types::PrivateKeyDer<'static>,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[cfg(feature = "rustls")]
+impl LocalhostCert {
+    pub fn generate() -> Self {
+        use silverback::rustls::pki_types::PrivatePkcs8KeyDer;
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        LocalhostCert {
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into(),
+            cert_pem: cert.pem(),
+            key_pem: key_pair.serialize_pem(),
+        }
+    }
+
+    /// A server configuration (ring; TLS 1.3 only when `tls13_only`, as
+    /// QUIC needs) serving the certificate with these ALPN protocols.
+    pub fn server(&self, tls13_only: bool, alpn: &[&[u8]]) -> silverback::rustls::ServerConfig {
+        use silverback::rustls::{self, ServerConfig};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider);
+        let builder = if tls13_only {
+            builder.with_protocol_versions(&[&rustls::version::TLS13]).unwrap()
+        } else {
+            builder.with_safe_default_protocol_versions().unwrap()
+        };
+        let mut config =
+            builder.with_no_client_auth().with_single_cert(vec![self.cert.clone()], self.key.clone_key()).unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config
+    }
+
+    /// A client configuration (ring) trusting only this certificate.
+    pub fn client(&self) -> std::sync::Arc<silverback::rustls::ClientConfig> {
+        use silverback::rustls::{self, ClientConfig, RootCertStore};
+        let mut roots = RootCertStore::empty();
+        roots.add(self.cert.clone()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        std::sync::Arc::new(config)
+    }
+}

@@ -31,7 +31,7 @@ impl Connector {
     /// # Errors
     ///
     /// [`HandshakeError::UnsupportedScheme`] for `ws://` (HTTP/3 is always
-    /// secure); [`Error::Io`] when no address answers or TLS fails;
+    /// secure); [`Error::Io`](crate::Error::Io) when no address answers or TLS fails;
     /// [`HandshakeError::ExtendedConnectNotEnabled`] when the server's
     /// SETTINGS do not enable extended CONNECT
     /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 9220 §3);
@@ -127,7 +127,7 @@ impl Http3Connection {
     /// [`HandshakeError::InvalidUrl`] for a path that does not start with
     /// `/`; [`HandshakeError::UnexpectedStatus`] for a refusal (the
     /// connection stays usable); the negotiation errors of
-    /// [`Connector::connect`]; [`Error::Io`] when the connection is gone;
+    /// [`Connector::connect`]; [`Error::Io`](crate::Error::Io) when the connection is gone;
     /// [`HandshakeError::Timeout`] past the connector's handshake timeout.
     ///
     /// # Cancellation safety
@@ -170,7 +170,7 @@ impl Http3Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the connection or the stream fails, or the
+    /// [`Error::Io`](crate::Error::Io) when the connection or the stream fails, or the
     /// response is not valid HTTP/3 ([`HandshakeError::MalformedResponse`]);
     /// [`HandshakeError::Timeout`] past the connector's handshake timeout.
     pub async fn send_request(&self, request: http::Request<()>, protocol: Option<&str>) -> Result<(Response, H3Io)> {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{HeaderName, HeaderValue, StatusCode, Version};
@@ -69,28 +70,36 @@ impl Connector {
     }
 }
 
-/// Connects to each address of `host` in turn, from a UDP socket of the
-/// address's family; the first QUIC connection made wins.
+/// How long an attempt at one address runs alone before the next starts.
+const NEXT_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// Connects to the addresses of `host`, each from a UDP socket of its
+/// family, the next one started [`NEXT_ATTEMPT`] after the one before
+/// (QUIC over UDP may hear nothing from an address nobody serves, so an
+/// attempt cannot be trusted to fail fast): the first QUIC connection made
+/// wins, the others are dropped.
 async fn dial(client: quinn::ClientConfig, host: &str, port: u16) -> Result<(quinn::Endpoint, quinn::Connection)> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        let bind: SocketAddr = if addr.is_ipv6() {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let endpoint = quinn::Endpoint::client(bind)?;
-        let connecting = endpoint.connect_with(client.clone(), addr, host).map_err(std::io::Error::other)?;
-        match connecting.await {
-            Ok(quic) => return Ok((endpoint, quic)),
-            Err(err) => last = Some(err),
-        }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no address for the host").into());
     }
-    let err = match last {
-        Some(err) => std::io::Error::new(std::io::ErrorKind::ConnectionRefused, err),
-        None => std::io::Error::new(std::io::ErrorKind::NotFound, "no address for the host"),
-    };
-    Err(err.into())
+    let attempts = addrs.into_iter().enumerate().map(|(i, addr)| {
+        let client = client.clone();
+        Box::pin(async move {
+            tokio::time::sleep(NEXT_ATTEMPT * i as u32).await;
+            let bind: SocketAddr = if addr.is_ipv6() {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            };
+            let endpoint = quinn::Endpoint::client(bind)?;
+            let connecting = endpoint.connect_with(client, addr, host).map_err(std::io::Error::other)?;
+            let quic = connecting.await.map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e))?;
+            Ok::<_, std::io::Error>((endpoint, quic))
+        })
+    });
+    let (won, _losers) = futures_util::future::select_ok(attempts).await?;
+    Ok(won)
 }
 
 /// An HTTP/3 connection for WebSockets (RFC 9220), from

@@ -353,3 +353,83 @@ async fn ws_urls_and_bad_paths_are_refused_before_any_packet() {
     let err = bounded(h3.open("no-slash")).await.unwrap_err();
     assert!(matches!(err, Error::Handshake(HandshakeError::InvalidUrl)), "{err:?}");
 }
+
+/// A frame (type and payload) of HTTP/3, for the raw client below; types
+/// and lengths below 2^14.
+fn h3_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    if payload.len() < 64 {
+        out.push(payload.len() as u8);
+    } else {
+        out.extend_from_slice(&(payload.len() as u16 | 0x4000).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A QPACK field section of literal names and values (RFC 9204 §4.5.6:
+/// `001 N H` and the name length with a 3-bit prefix, then the value
+/// length with a 7-bit one), names shorter than 134 bytes, values than 127.
+fn qpack_literals(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = vec![0, 0];
+    for (name, value) in fields {
+        assert!(name.len() < 7 + 127 && value.len() < 127);
+        if name.len() < 7 {
+            out.push(0x20 | name.len() as u8);
+        } else {
+            out.extend_from_slice(&[0x27, (name.len() - 7) as u8]);
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(value.len() as u8);
+        out.extend_from_slice(value.as_bytes());
+    }
+    out
+}
+
+#[tokio::test]
+async fn unknown_frames_and_a_websocket_frame_split_across_data_frames() {
+    let (url, tls, mut outcomes) = server(Upgrader::new());
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    // A raw HTTP/3 client on quinn: reserved ("grease", RFC 9114 §7.2.8)
+    // frames before the HEADERS and between DATA frames, which must be
+    // skipped, and a WebSocket frame cut across two DATA frames.
+    let mut tls = (*tls).clone();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let conn = bounded(endpoint.connect(([127, 0, 0, 1], port).into(), "localhost").unwrap()).await.unwrap();
+    let mut control = conn.open_uni().await.unwrap();
+    control.write_all(&[0x00, 0x04, 0x00]).await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let authority = format!("localhost:{port}");
+    let fields = qpack_literals(&[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":authority", &authority),
+        (":path", "/raw"),
+        ("sec-websocket-version", "13"),
+    ]);
+    let mut out = h3_frame(0x21, b"grease");
+    out.extend(h3_frame(0x01, &fields));
+    let ws_frame = common::client_frame(true, 0, 0x1, b"split across frames");
+    out.extend(h3_frame(0x00, &ws_frame[..5]));
+    out.extend(h3_frame(0x21, b""));
+    out.extend(h3_frame(0x00, &ws_frame[5..]));
+    send.write_all(&out).await.unwrap();
+    match next(&mut outcomes).await {
+        Outcome::Upgraded { path, .. } => assert_eq!(path, "/raw"),
+        other => panic!("{other:?}"),
+    }
+    // The response (literal fields, ":status" "200"), then a DATA frame
+    // with the echo, unmasked.
+    let mut got = Vec::new();
+    let echo = common::server_frame(true, 0, 0x1, b"split across frames");
+    while !got.windows(echo.len()).any(|w| w == echo.as_slice()) {
+        let chunk = bounded(recv.read_chunk(4096, true)).await.unwrap().expect("stream ended early");
+        got.extend_from_slice(&chunk.bytes);
+    }
+    assert_eq!(got[0], 0x01, "HEADERS first");
+    assert!(got.windows(11).any(|w| w == b":status\x03200"), "{got:?}");
+}

@@ -53,8 +53,10 @@ impl Upgrader {
         let weak = Arc::downgrade(&guard);
         let task = tokio::spawn(async move {
             while let Ok((send, recv)) = quic.accept_bi().await {
-                // Streams hold the guard only once they are WebSockets, so
-                // that dropping the acceptor closes an idle connection.
+                // This loop holds the guard weakly: the connection closes
+                // once the acceptor and every stream answered or upgraded
+                // on it are gone. Pending streams are bounded by QUIC's
+                // stream limit (quinn's default, 100 at a time).
                 let Some(guard) = weak.upgrade() else { break };
                 let (upgrader, tx) = (upgrader.clone(), tx.clone());
                 tokio::spawn(async move {

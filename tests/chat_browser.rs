@@ -32,13 +32,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, OnceLock};
-use std::thread;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -48,76 +44,14 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc as tmpsc;
 use tokio::time::timeout;
 
-/// Bound on `setup.sh --check` (it only looks; a locked install may be running).
-const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+use common::process::{browser_tools_for, ExampleServer};
+
 /// Bound on one run of `drive.mjs` (each of its waits is 20 s at most).
 const DRIVE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Bound on one step: the server starting, a handshake, a message arriving.
 const STEP: Duration = Duration::from_secs(20);
 /// Bound on the whole socket scenario.
 const SCENARIO: Duration = Duration::from_secs(120);
-
-// ---------------------------------------------------------------------------
-// processes
-// ---------------------------------------------------------------------------
-
-/// The output of a finished child process.
-#[derive(Debug)]
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `cmd` to completion within `limit`, capturing its output. The child
-/// leads its own process group, killed whole on timeout (apt-get, npm and
-/// Chromium start children of their own).
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("spawning {what}: {e}"))?;
-    let collect = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
-            text
-        })
-    };
-    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            _ => {
-                kill_group(&mut child);
-                break None;
-            }
-        }
-    };
-    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
-    match status {
-        Some(status) => Ok(Output { status, stdout, stderr }),
-        None => Err(format!("{what} did not finish within {limit:?}\nstdout:\n{stdout}\nstderr:\n{stderr}")),
-    }
-}
-
-/// Kills `child`'s whole process group (it leads one) and reaps it.
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
-    let _ = child.kill();
-    let _ = child.wait();
-}
 
 // ---------------------------------------------------------------------------
 // the chat server
@@ -134,129 +68,30 @@ fn chat_binary() -> &'static Path {
     })
 }
 
-/// A running chat example, killed on drop.
-struct ChatServer {
-    child: Child,
-    addr: SocketAddr,
-    /// The server's stdout lines after `listening on ...`.
-    lines: mpsc::Receiver<String>,
+/// Builds (once) and starts the chat example on a free port.
+fn start_chat() -> ExampleServer {
+    ExampleServer::start(chat_binary(), ["127.0.0.1:0"], "http", STEP)
 }
 
-impl ChatServer {
-    /// Builds (once) and starts the example on a free port.
-    fn start() -> ChatServer {
-        let mut child = Command::new(chat_binary())
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting the chat example");
-        // Read stdout on a thread, always: a full pipe would stall the server.
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped");
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("[chat] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = ChatServer { child, addr: ([0, 0, 0, 0], 0).into(), lines };
-        let first = server.lines.recv_timeout(STEP).expect("the chat example printed nothing");
-        let addr =
-            first.strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        server.addr = addr.trim().parse().unwrap_or_else(|e| panic!("bad address in {first:?}: {e}"));
-        server
-    }
-
-    /// Stdout lines printed so far, without waiting.
-    fn printed(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
-    }
-
-    fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-}
-
-impl Drop for ChatServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The chat WebSocket of `server`.
+fn ws_url(server: &ExampleServer) -> String {
+    format!("ws://{}/ws", server.addr)
 }
 
 // ---------------------------------------------------------------------------
 // browser test
 // ---------------------------------------------------------------------------
 
-/// What `setup.sh` reports.
-#[derive(Debug)]
-struct Tools {
-    chromium: PathBuf,
-    node: PathBuf,
-    playwright: PathBuf,
-}
-
-fn setup() -> &'static Result<Tools, String> {
-    static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_browser/setup.sh");
-        let prefix = common::profile_dir().parent().expect("<target>").join("chat-e2e");
-        let started = Instant::now();
-        let out = run_bounded(Command::new("bash").arg(&script).arg("--check").arg(&prefix), SETUP_TIMEOUT)?;
-        if !out.status.success() {
-            return Err(format!("{} failed ({}):\n{}\n{}", script.display(), out.status, out.stdout, out.stderr));
-        }
-        let field =
-            |key: &str| {
-                out.stdout.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(PathBuf::from).ok_or_else(
-                    || format!("{} printed no {key}= line:\n{}\n{}", script.display(), out.stdout, out.stderr),
-                )
-            };
-        let tools = Tools { chromium: field("CHROMIUM")?, node: field("NODE")?, playwright: field("PLAYWRIGHT")? };
-        eprintln!("browser setup: {:.1?} {tools:?}", started.elapsed());
-        Ok(tools)
-    })
-}
-
 #[test]
 fn two_browser_pages_chat() {
-    if !common::conformance_only("two_browser_pages_chat: Chromium and Node playwright-core") {
-        return;
-    }
-    let tools = match setup() {
-        Ok(tools) => tools,
-        Err(e) => panic!("browser tools missing ({}=1): {e}", common::CONFORMANCE_VAR),
-    };
-    let server = ChatServer::start();
+    let Some(tools) = browser_tools_for("two_browser_pages_chat: Chromium and Node playwright-core") else { return };
+    let server = start_chat();
     let url = format!("http://{}/", server.addr);
     let nonce = std::process::id();
     let msg_a = format!("hello from page A ({nonce})");
     let msg_b = format!("hi from page B, <b>not bold</b> ({nonce})");
 
-    let started = Instant::now();
-    let drive = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_browser/drive.mjs");
-    let out = run_bounded(
-        Command::new(&tools.node)
-            .arg(&drive)
-            .args([&url, &msg_a, &msg_b])
-            .env("PLAYWRIGHT", &tools.playwright)
-            .env("CHROMIUM", &tools.chromium),
-        DRIVE_TIMEOUT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("drive.mjs: {:.1?}, {}\nstderr:\n{}", started.elapsed(), out.status, out.stderr);
-
-    let report = out
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .unwrap_or_else(|| panic!("drive.mjs printed no report ({}):\n{}\n{}", out.status, out.stdout, out.stderr));
+    let (out, report) = tools.drive("chat_browser/drive.mjs", [&url, &msg_a, &msg_b], DRIVE_TIMEOUT);
     let log = |page: &str| -> Vec<String> {
         report[page]
             .as_array()
@@ -342,13 +177,13 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_chat_and_a_slow_one_is_dropped() {
-    let server = tokio::task::spawn_blocking(ChatServer::start).await.expect("server start");
+    let server = tokio::task::spawn_blocking(start_chat).await.expect("server start");
     timeout(SCENARIO, scenario(&server)).await.expect("the scenario took too long");
 }
 
-async fn scenario(server: &ChatServer) {
+async fn scenario(server: &ExampleServer) {
     let addr = server.addr;
-    let url = server.ws_url();
+    let url = ws_url(server);
 
     // Plain HTTP routing.
     let page = http_get(addr, "/").await;
@@ -488,12 +323,12 @@ fn burst_message(i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_reaches_every_reading_client() {
-    let server = tokio::task::spawn_blocking(ChatServer::start).await.expect("server start");
+    let server = tokio::task::spawn_blocking(start_chat).await.expect("server start");
     timeout(SCENARIO, burst_scenario(&server)).await.expect("the burst scenario took too long");
 }
 
-async fn burst_scenario(server: &ChatServer) {
-    let url = server.ws_url();
+async fn burst_scenario(server: &ExampleServer) {
+    let url = ws_url(server);
     let mut readers = Vec::new();
     let mut writes = Vec::new();
     for n in 0..BURST_CLIENTS {

@@ -24,7 +24,7 @@ use silverback::{
     CloseCode, Config, Connector, DeflateConfig, Error, HandshakeError, Message, ProtocolError, Shutdown, Upgrader,
 };
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
@@ -40,6 +40,9 @@ enum Outcome {
     Refused(HandshakeError),
     /// A WebSocket ended with this error.
     Ended(Error),
+    /// The HTTP/2 connection finished serving (after a graceful shutdown),
+    /// without an error or with one.
+    ConnectionDone(Result<(), String>),
 }
 
 /// How the server speaks.
@@ -52,6 +55,13 @@ enum Mode {
     AutoNoConnect,
     /// HTTP/2 over TLS (ALPN h2), extended CONNECT on.
     Tls(TlsAcceptor),
+    /// HTTP/1.1 and HTTP/2 over TLS (hyper-util's auto builder, extended
+    /// CONNECT on), as the acceptor's ALPN list allows.
+    TlsAuto(TlsAcceptor),
+    /// h2c with extended CONNECT, shut down gracefully (hyper's
+    /// `graceful_shutdown`: GOAWAY) once `true` is sent; reports
+    /// [`Outcome::ConnectionDone`] when the connection finished.
+    H2cGoaway(watch::Receiver<bool>),
 }
 
 /// A server on a fresh loopback port: `/sink` holds the WebSocket without
@@ -65,6 +75,7 @@ async fn server(upgrader: Upgrader, mode: Mode) -> (SocketAddr, mpsc::UnboundedR
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             let (upgrader, report, mode) = (upgrader.clone(), report.clone(), mode.clone());
+            let done = report.clone();
             let service = service_fn(move |mut req: hyper::Request<Incoming>| {
                 let (report, version, path) = (report.clone(), req.version(), req.uri().path().to_owned());
                 let decided = upgrader.upgrade_hyper(&mut req);
@@ -124,6 +135,24 @@ async fn server(upgrader: Upgrader, mode: Mode) -> (SocketAddr, mpsc::UnboundedR
                         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                         builder.enable_connect_protocol();
                         let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                    }
+                    Mode::TlsAuto(acceptor) => {
+                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        builder.http2().enable_connect_protocol();
+                        let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await;
+                    }
+                    Mode::H2cGoaway(mut goaway) => {
+                        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                        builder.enable_connect_protocol();
+                        let connection = builder.serve_connection(TokioIo::new(tcp), service);
+                        tokio::pin!(connection);
+                        tokio::select! {
+                            _ = connection.as_mut() => return,
+                            _ = goaway.wait_for(|go| *go) => connection.as_mut().graceful_shutdown(),
+                        }
+                        let result = connection.await.map_err(|e| e.to_string());
+                        let _ = done.send(Outcome::ConnectionDone(result));
                     }
                 }
             });
@@ -188,8 +217,13 @@ async fn h2c_several_websockets_on_one_connection() {
 /// A self-signed certificate for localhost, a server acceptor offering h2
 /// only, and a client configuration trusting it.
 fn tls_pair() -> (TlsAcceptor, Arc<ClientConfig>) {
+    tls_pair_with_alpn(&[b"h2"])
+}
+
+/// [`tls_pair`] with the server offering `alpn`.
+fn tls_pair_with_alpn(alpn: &[&[u8]]) -> (TlsAcceptor, Arc<ClientConfig>) {
     let cert = common::LocalhostCert::generate();
-    (TlsAcceptor::from(Arc::new(cert.server(false, &[b"h2"]))), cert.client())
+    (TlsAcceptor::from(Arc::new(cert.server(false, alpn))), cert.client())
 }
 
 #[tokio::test]
@@ -393,4 +427,164 @@ async fn shutdown_closes_http2_websockets_with_1001() {
         matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(StatusCode::SERVICE_UNAVAILABLE))),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn tls_alpn_http11_falls_back_to_http11() {
+    // The server's TLS offers only http/1.1 (its HTTP/2 would take
+    // extended CONNECT): ALPN picks http/1.1 when the client offers it.
+    let (acceptor, client_tls) = tls_pair_with_alpn(&[b"http/1.1"]);
+    let (addr, mut outcomes) = server(Upgrader::new(), Mode::TlsAuto(acceptor)).await;
+    let url = format!("wss://localhost:{}", addr.port());
+    // Without the fallback the client offers only h2, which the server
+    // refuses in the TLS handshake (no_application_protocol).
+    let err = bounded(connector().tls_config(client_tls.clone()).http2_connect(&url)).await.unwrap_err();
+    assert!(!matches!(err, Error::Handshake(HandshakeError::ExtendedConnectNotEnabled)), "{err:?}");
+    match &err {
+        Error::Io(io) => assert!(format!("{io:?}").contains("NoApplicationProtocol"), "{err:?}"),
+        other => panic!("expected the TLS alert no_application_protocol, got {other:?}"),
+    }
+    let h2 = bounded(connector().tls_config(client_tls).allow_http1_fallback().http2_connect(&url)).await.unwrap();
+    assert!(!h2.is_http2());
+    let mut streams = Vec::new();
+    for path in ["/one", "/two"] {
+        let (mut ws, response) = bounded(h2.open(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(response.version(), Version::HTTP_11);
+        assert!(matches!(next(&mut outcomes).await, Outcome::Upgraded { version: Version::HTTP_11, .. }));
+        round_trip(&mut ws, path).await;
+        streams.push(ws);
+    }
+    for mut ws in streams {
+        ws.close(None).await.unwrap();
+    }
+}
+
+/// Reads `ws` until its close frame; its code.
+async fn close_code<S>(ws: &mut silverback::WebSocketStream<S>) -> Option<CloseCode>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match bounded(ws.next()).await {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the server to report the end of its connection.
+async fn connection_done(outcomes: &mut mpsc::UnboundedReceiver<Outcome>) -> Result<(), String> {
+    loop {
+        match next(outcomes).await {
+            Outcome::ConnectionDone(result) => return result,
+            Outcome::Upgraded { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Waits until `h2` is closed.
+async fn until_closed(h2: &silverback::http2::Http2Connection) {
+    bounded(async {
+        while !h2.is_closed() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// An h2c server that shuts down gracefully on demand, a client
+/// connection to it and WebSockets at `paths` on it, each round-tripped once.
+async fn goaway_setup(
+    upgrader: Upgrader,
+    paths: &[&str],
+) -> (
+    watch::Sender<bool>,
+    mpsc::UnboundedReceiver<Outcome>,
+    silverback::http2::Http2Connection,
+    Vec<silverback::WebSocketStream<silverback::http2::Http2Io>>,
+) {
+    let (goaway, goaway_rx) = watch::channel(false);
+    let (addr, mut outcomes) = server(upgrader, Mode::H2cGoaway(goaway_rx)).await;
+    let h2 = bounded(connector().http2_connect(&format!("ws://{addr}"))).await.unwrap();
+    let mut streams = Vec::new();
+    for path in paths {
+        let (mut ws, _) = bounded(h2.open(path)).await.unwrap();
+        assert!(matches!(next(&mut outcomes).await, Outcome::Upgraded { .. }));
+        round_trip(&mut ws, path).await;
+        streams.push(ws);
+    }
+    (goaway, outcomes, h2, streams)
+}
+
+/// How long the GOAWAYs take to reach the client on loopback, with margin
+/// (hyper sends one with the highest stream id and a PING, then, on the
+/// PING's answer, one with the last stream it took).
+const GOAWAY_SETTLES: Duration = Duration::from_millis(200);
+
+#[tokio::test]
+async fn goaway_alone_lets_open_websockets_run_to_their_end() {
+    // hyper's graceful shutdown sends GOAWAY and takes no new streams, but
+    // the streams already open (RFC 9113 §6.8: those up to the last stream
+    // id) carry on, WebSockets included: the application on either side
+    // sees nothing until it closes them itself, and the connection ends
+    // after the last of them.
+    let (goaway, mut outcomes, h2, mut streams) = goaway_setup(Upgrader::new(), &["/one", "/two"]).await;
+    goaway.send(true).unwrap();
+    tokio::time::sleep(GOAWAY_SETTLES).await;
+    for ws in &mut streams {
+        for n in 0..5 {
+            round_trip(ws, &format!("still open after GOAWAY {n}")).await;
+        }
+    }
+    // Not done while they are open. Their close() used to fail with
+    // ConnectionReset: hyper's server resets each finished stream with
+    // NO_ERROR during a graceful shutdown, which UpgradedIo now takes as the
+    // peer being done (RFC 9113 §8.1) when flushing or shutting down.
+    let early = tokio::time::timeout(Duration::from_millis(300), connection_done(&mut outcomes)).await;
+    assert!(early.is_err(), "the connection ended with WebSockets open: {early:?}");
+    for mut ws in streams {
+        ws.close(None).await.unwrap();
+    }
+    assert_eq!(connection_done(&mut outcomes).await, Ok(()));
+    until_closed(&h2).await;
+    let refused = bounded(h2.open("/late")).await.unwrap_err();
+    assert!(matches!(refused, Error::Io(_)), "{refused:?}");
+}
+
+#[tokio::test]
+async fn opening_after_goaway_fails_and_leaves_the_open_websockets_alone() {
+    let (goaway, _outcomes, h2, mut streams) = goaway_setup(Upgrader::new(), &["/one", "/two"]).await;
+    goaway.send(true).unwrap();
+    tokio::time::sleep(GOAWAY_SETTLES).await;
+    let refused = bounded(h2.open("/late")).await.unwrap_err();
+    assert!(matches!(refused, Error::Io(_)), "{refused:?}");
+    for ws in &mut streams {
+        round_trip(ws, "still open after a refused open").await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_with_goaway_closes_http2_websockets_with_1001() {
+    // The documented way to end an HTTP/2 connection with WebSockets on it:
+    // silverback's Shutdown closes each with 1001 (Going Away), hyper's
+    // graceful shutdown (GOAWAY) refuses new streams and ends the
+    // connection once the closed WebSockets' streams are done.
+    let shutdown = Shutdown::new();
+    let upgrader = Upgrader::new().shutdown(&shutdown);
+    let (goaway, mut outcomes, h2, mut streams) = goaway_setup(upgrader, &["/one", "/two", "/three"]).await;
+    shutdown.trigger();
+    goaway.send(true).unwrap();
+    for ws in &mut streams {
+        assert_eq!(close_code(ws).await, Some(CloseCode::GOING_AWAY));
+        // The client's reply finishes the closing handshake, and the stream.
+        assert!(bounded(ws.next()).await.is_none());
+    }
+    bounded(shutdown.drained()).await;
+    assert_eq!(connection_done(&mut outcomes).await, Ok(()));
+    until_closed(&h2).await;
+    let refused = bounded(h2.open("/four")).await.unwrap_err();
+    assert!(matches!(refused, Error::Io(_)), "{refused:?}");
 }

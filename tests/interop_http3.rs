@@ -26,7 +26,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use silverback::http3::quinn;
-use silverback::rustls::{ClientConfig, ServerConfig};
 use silverback::{CloseCode, CloseFrame, Connector, Error, HandshakeError, Message, Upgrader};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -51,14 +50,8 @@ fn messages() -> Vec<Message> {
 
 /// The interpreter (and import path) `setup.sh --check` reports.
 fn python() -> (PathBuf, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/setup.sh");
-    let out = std::process::Command::new("bash").arg(&script).arg("--check").output().expect("running setup.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "setup.sh --check failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let field = |key: &str| {
-        stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {stdout}")).to_owned()
-    };
-    (field("PYTHON=").into(), field("PYTHONPATH="))
+    let fields = common::process::setup_report("interop/setup.sh", &[], &["PYTHON", "PYTHONPATH"]).unwrap();
+    (fields["PYTHON"].clone().into(), fields["PYTHONPATH"].clone())
 }
 
 /// Runs `h3peer.py ARGS`, killed on drop.
@@ -77,23 +70,6 @@ fn peer(args: &[&str]) -> Child {
         .expect("spawning h3peer.py")
 }
 
-/// A `localhost` certificate: its PEM files in a fresh directory, the
-/// server's rustls configuration (ALPN `h3`) and a client configuration
-/// trusting it.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf, ServerConfig, Arc<ClientConfig>) {
-    let cert = common::LocalhostCert::generate();
-    std::fs::create_dir_all(dir).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, &cert.cert_pem).unwrap();
-    std::fs::write(&key_path, &cert.key_pem).unwrap();
-    (cert_path, key_path, cert.server(true, &[b"h3"]), cert.client())
-}
-
-/// A directory of this test's own under the target directory.
-fn scratch(name: &str) -> PathBuf {
-    common::profile_dir().join("interop-http3").join(format!("{name}-{}", std::process::id()))
-}
-
 /// The peer's stdout lines, one at a time, each within [`STEP`].
 async fn lines(child: &mut Child) -> tokio::io::Lines<BufReader<tokio::process::ChildStdout>> {
     BufReader::new(child.stdout.take().unwrap()).lines()
@@ -110,9 +86,9 @@ async fn aioquic_client_against_silverback_server() {
     if !common::conformance_only("HTTP/3 interop with aioquic") {
         return;
     }
-    let dir = scratch("server");
-    let (cert_path, _, tls, _) = certificate(&dir);
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap();
+    let files = common::process::SelfSigned::new("interop-http3-server");
+    let cert = common::LocalhostCert::of(&files);
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(cert.server(true, &[b"h3"])).unwrap();
     let endpoint =
         quinn::Endpoint::server(quinn::ServerConfig::with_crypto(Arc::new(crypto)), "127.0.0.1:0".parse().unwrap())
             .unwrap();
@@ -140,7 +116,7 @@ async fn aioquic_client_against_silverback_server() {
         }
         let _ = report.send("ended".to_owned());
     });
-    let mut child = peer(&["client", &port.to_string(), "/chat", cert_path.to_str().unwrap()]);
+    let mut child = peer(&["client", &port.to_string(), "/chat", files.cert_pem.to_str().unwrap()]);
     let mut out = lines(&mut child).await;
     assert_eq!(next_line(&mut out).await, "STATUS 200");
     assert_eq!(next_line(&mut out).await, format!("OK {}", messages().len()));
@@ -155,7 +131,6 @@ async fn aioquic_client_against_silverback_server() {
         }
     }
     assert_eq!(seen, ["path /chat", &format!("close {:?}", Some(CloseCode::NORMAL)), "ended"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
@@ -163,9 +138,9 @@ async fn silverback_client_against_aioquic_server() {
     if !common::conformance_only("HTTP/3 interop with aioquic") {
         return;
     }
-    let dir = scratch("client");
-    let (cert_path, key_path, _, client_tls) = certificate(&dir);
-    let mut child = peer(&["server", cert_path.to_str().unwrap(), key_path.to_str().unwrap()]);
+    let files = common::process::SelfSigned::new("interop-http3-client");
+    let client_tls = common::LocalhostCert::of(&files).client();
+    let mut child = peer(&["server", files.cert_pem.to_str().unwrap(), files.key_pem.to_str().unwrap()]);
     let mut out = lines(&mut child).await;
     let line = next_line(&mut out).await;
     let port: u16 = line.strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{line}"));
@@ -184,5 +159,4 @@ async fn silverback_client_against_aioquic_server() {
     assert_eq!(next_line(&mut out).await, "CLOSED 1000");
     let status = timeout(RUN, child.wait()).await.expect("peer did not exit").unwrap();
     assert!(status.success(), "{status}");
-    let _ = std::fs::remove_dir_all(dir);
 }

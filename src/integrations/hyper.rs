@@ -77,9 +77,18 @@
 //! [`Error::Io`] of kind [`io::ErrorKind::ConnectionReset`], except a
 //! reset with `CANCEL` or `NO_ERROR`, which hyper reports as the end of the
 //! stream ([`ProtocolError::UnexpectedEof`](crate::ProtocolError), close
-//! code 1006). [`Upgrader::shutdown`] closes HTTP/2 WebSockets with 1001
-//! too; stop accepting streams with hyper's own graceful shutdown
-//! (`GOAWAY`).
+//! code 1006).
+//!
+//! Shutting down: hyper's graceful shutdown of an HTTP/2 connection
+//! (`graceful_shutdown()`, which sends `GOAWAY`) refuses new streams but
+//! lets the streams already open run, WebSockets included (RFC 9113 §6.8):
+//! neither side's application sees anything, and the connection ends after
+//! the last of them has closed. To end them with `1001 Going Away`, trigger
+//! the [`Shutdown`](crate::Shutdown) given to [`Upgrader::shutdown`] as well:
+//! each WebSocket then closes with 1001, its stream ends, and the
+//! connection with the last one (`tests/http2.rs` checks both). A client's
+//! [`Http2Connection::open`](crate::http2::Http2Connection::open) after the
+//! GOAWAY fails with [`Error::Io`], and leaves its open WebSockets alone.
 //!
 //! One TLS port for both versions, with hyper-util's `auto` builder and
 //! ALPN (rustls shown; `examples/wss_server.rs` is a complete server):
@@ -252,7 +261,14 @@ fn with_parts<B, T>(request: &mut http::Request<B>, f: impl FnOnce(&Request) -> 
 ///
 /// Reads and writes go to hyper's [`Upgraded`]; an error that an HTTP/2
 /// stream reset or a lost HTTP/2 connection caused becomes
-/// [`io::ErrorKind::ConnectionReset`], with hyper's error inside.
+/// [`io::ErrorKind::ConnectionReset`], with hyper's error inside, but for
+/// one case: flushing or ending the write side (`poll_flush`,
+/// `poll_shutdown`) of a stream that the peer has reset with `NO_ERROR`
+/// succeeds. That reset is how an HTTP/2 peer that is done says it wants
+/// no more (RFC 9113 §8.1), so there is nothing left to deliver; hyper's
+/// server sends it after the last frame of its side once a graceful
+/// shutdown (GOAWAY) is under way, right after the WebSocket's closing
+/// handshake. Writing new data to such a stream still fails.
 #[derive(Debug)]
 pub struct UpgradedIo {
     inner: TokioIo<Upgraded>,
@@ -283,17 +299,38 @@ impl UpgradedIo {
     }
 }
 
-/// `err` with kind `ConnectionReset` when an HTTP/2 error (a stream reset
-/// or a connection-level error) is in its chain.
-pub(crate) fn reset_kind(err: io::Error) -> io::Error {
+/// The HTTP/2 error (a stream reset or a connection-level error) in `err`'s
+/// chain, if there is one.
+fn h2_cause(err: &io::Error) -> Option<&h2::Error> {
     let mut cause: Option<&(dyn error::Error + 'static)> = err.get_ref().map(|e| e as _);
     while let Some(e) = cause {
-        if e.downcast_ref::<h2::Error>().is_some() {
-            return io::Error::new(io::ErrorKind::ConnectionReset, err);
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return Some(h2);
         }
         cause = e.source();
     }
+    None
+}
+
+/// `err` with kind `ConnectionReset` when an HTTP/2 error (a stream reset
+/// or a connection-level error) is in its chain.
+pub(crate) fn reset_kind(err: io::Error) -> io::Error {
+    if h2_cause(&err).is_some() {
+        return io::Error::new(io::ErrorKind::ConnectionReset, err);
+    }
     err
+}
+
+/// A flush or shutdown that failed because the peer reset the stream with
+/// `NO_ERROR` as done (RFC 9113 §8.1: it wants no more, without error);
+/// other errors through [`reset_kind`].
+fn peer_done_is_ok(poll: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
+    match poll {
+        Poll::Ready(Err(err)) if h2_cause(&err).and_then(h2::Error::reason) == Some(h2::Reason::NO_ERROR) => {
+            Poll::Ready(Ok(()))
+        }
+        other => other.map_err(reset_kind),
+    }
 }
 
 impl AsyncRead for UpgradedIo {
@@ -320,11 +357,11 @@ impl AsyncWrite for UpgradedIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx).map_err(reset_kind)
+        peer_done_is_ok(Pin::new(&mut self.inner).poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx).map_err(reset_kind)
+        peer_done_is_ok(Pin::new(&mut self.inner).poll_shutdown(cx))
     }
 }
 

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod process;
+
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -435,6 +438,20 @@ impl LocalhostCert {
             key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into(),
             cert_pem: cert.pem(),
             key_pem: key_pair.serialize_pem(),
+        }
+    }
+
+    /// The certificate of `files`, read back from its PEM files.
+    pub fn of(files: &process::SelfSigned) -> Self {
+        use silverback::rustls::pki_types::pem::PemObject;
+        use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert_pem = std::fs::read_to_string(&files.cert_pem).unwrap();
+        let key_pem = std::fs::read_to_string(&files.key_pem).unwrap();
+        LocalhostCert {
+            cert: CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap(),
+            key: PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap(),
+            cert_pem,
+            key_pem,
         }
     }
 

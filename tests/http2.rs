@@ -86,23 +86,8 @@ async fn server(upgrader: Upgrader, mode: Mode) -> (SocketAddr, mpsc::UnboundedR
                                 let Ok(mut ws) = upgrade.await else { return };
                                 let compressing = ws.is_compressing();
                                 let _ = report.send(Outcome::Upgraded { version, compressing });
-                                if path == "/sink" {
-                                    tokio::time::sleep(Duration::from_secs(30)).await;
-                                    return;
-                                }
-                                while let Some(msg) = ws.next().await {
-                                    match msg {
-                                        Ok(msg) if msg.is_text() || msg.is_binary() => {
-                                            if ws.send(msg).await.is_err() {
-                                                break;
-                                            }
-                                        }
-                                        Ok(_) => {}
-                                        Err(err) => {
-                                            let _ = report.send(Outcome::Ended(err));
-                                            break;
-                                        }
-                                    }
+                                if let Some(err) = common::echo_or_sink(&mut ws, &path).await {
+                                    let _ = report.send(Outcome::Ended(err));
                                 }
                             });
                             response

@@ -78,23 +78,8 @@ fn server(upgrader: Upgrader) -> (String, Arc<ClientConfig>, mpsc::UnboundedRece
                         report.send(Outcome::Upgraded { path: path.clone(), compressing: ws.is_compressing(), peer });
                     let report = report.clone();
                     tokio::spawn(async move {
-                        if path == "/sink" {
-                            tokio::time::sleep(Duration::from_secs(30)).await;
-                            return;
-                        }
-                        while let Some(msg) = ws.next().await {
-                            match msg {
-                                Ok(msg) if msg.is_text() || msg.is_binary() => {
-                                    if ws.send(msg).await.is_err() {
-                                        break;
-                                    }
-                                }
-                                Ok(_) => {}
-                                Err(err) => {
-                                    let _ = report.send(Outcome::Ended(err));
-                                    break;
-                                }
-                            }
+                        if let Some(err) = common::echo_or_sink(&mut ws, &path).await {
+                            let _ = report.send(Outcome::Ended(err));
                         }
                     });
                 }

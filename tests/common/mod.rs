@@ -486,3 +486,28 @@ impl LocalhostCert {
         std::sync::Arc::new(config)
     }
 }
+
+/// Echoes `ws`'s text and binary messages until it ends or fails (`/sink`
+/// holds it 30 s without reading instead): the read error, if one ended it.
+pub async fn echo_or_sink<S>(ws: &mut WebSocketStream<S>, path: &str) -> Option<silverback::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use futures_util::{SinkExt, StreamExt};
+    if path == "/sink" {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        return None;
+    }
+    while let Some(msg) = ws.next().await {
+        match msg {
+            Ok(msg) if msg.is_text() || msg.is_binary() => {
+                if ws.send(msg).await.is_err() {
+                    return None;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => return Some(err),
+        }
+    }
+    None
+}

@@ -7,7 +7,8 @@
 //! - aioquic's server (`h3peer.py server`, extended CONNECT enabled,
 //!   printing `PORT <n>`) against `Connector::http3_connect`: a 403 refusal
 //!   as a typed error, then a WebSocket with the `chat` subprotocol, the
-//!   sequence echoed, a 1000 close the peer must report.
+//!   sequence echoed, a 1000 close the peer must report;
+//! - aioquic's client against `examples/wss_server.rs --http3`.
 //!
 //! Like `tests/interop.rs`, these run only under `SILVERBACK_CONFORMANCE=1`
 //! (`scripts/conformance.sh` installs aioquic into the interop venv with
@@ -159,4 +160,33 @@ async fn silverback_client_against_aioquic_server() {
     assert_eq!(next_line(&mut out).await, "CLOSED 1000");
     let status = timeout(RUN, child.wait()).await.expect("peer did not exit").unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// `wss_server --http3` (the example) against aioquic's client: the
+/// WebSocket at `/ws` echoes over HTTP/3 on the TCP port's number over UDP,
+/// and the server prints `ws over HTTP/3 from PEER`. The example needs the
+/// `hyper` feature too.
+#[cfg(feature = "hyper")]
+#[tokio::test]
+async fn aioquic_client_against_wss_server_http3() {
+    if !common::conformance_only("HTTP/3 interop with aioquic") {
+        return;
+    }
+    let binary = common::build_example("wss_server");
+    let files = common::process::SelfSigned::new("interop-http3-example");
+    let args = [Path::new("127.0.0.1:0"), &files.cert_pem, &files.key_pem, Path::new("--http3")];
+    let mut server = common::process::ExampleServer::start(&binary, args, "https", STEP);
+    let port = server.addr.port().to_string();
+    let mut child = peer(&["client", &port, "/ws", files.cert_pem.to_str().unwrap()]);
+    let mut out = lines(&mut child).await;
+    assert_eq!(next_line(&mut out).await, "STATUS 200");
+    assert_eq!(next_line(&mut out).await, format!("OK {}", messages().len()));
+    let status = timeout(RUN, child.wait()).await.expect("peer did not exit").unwrap();
+    assert!(status.success(), "{status}");
+    let seen = server.wait_for(STEP, |lines| lines.iter().any(|l| l.starts_with("ws over HTTP/3 from 127.0.0.1:")));
+    assert!(seen.iter().any(|l| l.starts_with("ws over HTTP/3 from 127.0.0.1:")), "{seen:?}");
+    // A path other than /ws is refused on its own stream.
+    let mut child = peer(&["client", &port, "/other", files.cert_pem.to_str().unwrap()]);
+    let mut out = lines(&mut child).await;
+    assert_eq!(next_line(&mut out).await, "STATUS 404");
 }

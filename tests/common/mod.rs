@@ -352,6 +352,8 @@ fn enabled_features() -> Vec<&'static str> {
         ("socks", cfg!(feature = "socks")),
         ("hyper", cfg!(feature = "hyper")),
         ("axum", cfg!(feature = "axum")),
+        ("tracing", cfg!(feature = "tracing")),
+        ("http3", cfg!(feature = "http3")),
     ];
     all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
 }

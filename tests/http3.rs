@@ -418,3 +418,26 @@ async fn unknown_frames_and_a_websocket_frame_split_across_data_frames() {
     assert_eq!(got[0], 0x01, "HEADERS first");
     assert!(got.windows(11).any(|w| w == b":status\x03200"), "{got:?}");
 }
+
+#[tokio::test]
+async fn an_oversized_request_header_section_is_refused_with_431() {
+    let (url, tls, mut outcomes) = server(Upgrader::new().max_head_size(4096));
+    let h3 = bounded(Connector::new().tls_config(tls).http3_connect(&url)).await.unwrap();
+    // Over the limit once decoded (each field counts 32 bytes more, RFC
+    // 9114 §4.2.2: 150 small fields take ~1.5 KiB on the wire), and as a
+    // HEADERS frame already (one 5000-byte field).
+    let names: Vec<String> = (0..150).map(|i| format!("x-{i}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let big = "b".repeat(5000);
+    for fields in [many, vec![("x-big", big.as_str())]] {
+        let request = raw_request(&url, &fields);
+        let (response, _io) = bounded(h3.send_request(request, Some("websocket"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{} fields", fields.len());
+        match next(&mut outcomes).await {
+            Outcome::Refused(Error::Handshake(got)) => assert_eq!(got, HandshakeError::RequestHeadTooLarge),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (mut ws, _) = bounded(h3.open("/small")).await.unwrap();
+    round_trip(&mut ws, "fits").await;
+}

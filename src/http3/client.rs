@@ -214,7 +214,7 @@ impl Http3Connection {
         send.write_all(&out).await.map_err(write_error)?;
         let mut reader = FrameReader::new(recv);
         let max = self.connector.get_max_head_size();
-        let block = reader.read_headers(max).await?;
+        let block = reader.read_headers(max).await?.ok_or(HandshakeError::ResponseHeadTooLarge)?;
         let response = to_response(&block, max)?;
         Ok((response, H3Io::new(reader, send, self.guard.clone())))
     }

@@ -87,14 +87,14 @@ impl FrameReader {
     }
 
     /// Reads the first HEADERS frame's payload (a request's or a
-    /// response's field section), skipping frames of unknown types; fails
-    /// on a DATA frame before it, on a section over `max_size` bytes, and
-    /// at the end of the stream.
-    pub(crate) async fn read_headers(&mut self, max_size: usize) -> io::Result<BytesMut> {
+    /// response's field section), skipping frames of unknown types;
+    /// `None` for a section over `max_size` bytes (left unread); fails on a
+    /// DATA frame before it and at the end of the stream.
+    pub(crate) async fn read_headers(&mut self, max_size: usize) -> io::Result<Option<BytesMut>> {
         std::future::poll_fn(|cx| self.poll_headers(cx, max_size)).await
     }
 
-    fn poll_headers(&mut self, cx: &mut Context<'_>, max_size: usize) -> Poll<io::Result<BytesMut>> {
+    fn poll_headers(&mut self, cx: &mut Context<'_>, max_size: usize) -> Poll<io::Result<Option<BytesMut>>> {
         loop {
             if let ReadState::Skip(left) = self.state {
                 let n = left.min(self.buf.len() as u64) as usize;
@@ -104,12 +104,10 @@ impl FrameReader {
             if self.state == ReadState::Header {
                 if let Some(header) = get_frame_header(&self.buf) {
                     match header.kind {
-                        frame::HEADERS if header.len > max_size as u64 => {
-                            return Poll::Ready(Err(frame_error("header section too large")))
-                        }
+                        frame::HEADERS if header.len > max_size as u64 => return Poll::Ready(Ok(None)),
                         frame::HEADERS if self.buf.len() as u64 >= header.size as u64 + header.len => {
                             self.buf.advance(header.size);
-                            return Poll::Ready(Ok(self.buf.split_to(header.len as usize)));
+                            return Poll::Ready(Ok(Some(self.buf.split_to(header.len as usize))));
                         }
                         frame::HEADERS => {}
                         kind if frame::is_unknown(kind) => {

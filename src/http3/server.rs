@@ -37,6 +37,11 @@ impl Upgrader {
     /// refusal, and hands the WebSockets to [`Http3Acceptor::accept`]. See
     /// the [module docs](crate::http3).
     ///
+    /// [`Upgrader::max_head_size`] bounds each request's field section (and
+    /// is announced as `SETTINGS_MAX_FIELD_SECTION_SIZE`); a larger one is
+    /// refused with 431. [`Upgrader::handshake_timeout`] bounds reading and
+    /// answering each request. [`Upgrader::max_headers`] does not apply.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] when the control stream cannot be opened (the
@@ -77,9 +82,16 @@ impl Upgrader {
     ) -> Result<(H3WebSocket, Request)> {
         let deadline = deadline_after(self.get_handshake_timeout());
         let mut reader = FrameReader::new(recv);
-        let block = within(deadline, Box::pin(reader.read_headers(self.get_max_head_size()))).await??;
-        let request = match to_request(&block, self.get_max_head_size()) {
+        let max = self.get_max_head_size();
+        let Some(block) = within(deadline, Box::pin(reader.read_headers(max))).await?? else {
+            let refused = Refused::Error(HandshakeError::RequestHeadTooLarge);
+            return Err(refuse(&mut send, refused, deadline, guard).await);
+        };
+        let request = match to_request(&block, max) {
             Ok(request) => request,
+            Err(err @ HandshakeError::RequestHeadTooLarge) => {
+                return Err(refuse(&mut send, Refused::Error(err), deadline, guard).await)
+            }
             Err(err) => {
                 // RFC 9114 §4.1.2: a malformed request is a stream error
                 // of type H3_MESSAGE_ERROR.
@@ -96,15 +108,7 @@ impl Upgrader {
         });
         let (response, agreed, subprotocol) = match decided {
             Ok(decided) => decided,
-            Err(refused) => {
-                let error = refused.error();
-                trace_event!(tracing::Level::INFO, status = error.status().map(|s| s.as_u16()), reason = %error, "handshake refused");
-                let response = refusal_response(refused, Version::HTTP_3);
-                let _ = within(deadline, Box::pin(send_response(&mut send, &response))).await;
-                let _ = send.finish();
-                conn::linger(&send, guard);
-                return Err(Error::Handshake(error));
-            }
+            Err(refused) => return Err(refuse(&mut send, refused, deadline, guard).await),
         };
         within(deadline, Box::pin(send_response(&mut send, &response))).await??;
         let io = H3Io::new(reader, send, guard);
@@ -113,6 +117,23 @@ impl Upgrader {
         self.register(&mut ws);
         Ok((ws, request))
     }
+}
+
+/// Answers a refused request on its stream with the refusal's status,
+/// fields and body, ends the stream, and gives the error to report.
+async fn refuse(
+    send: &mut quinn::SendStream,
+    refused: Refused,
+    deadline: Option<tokio::time::Instant>,
+    guard: Arc<ConnGuard>,
+) -> Error {
+    let error = refused.error();
+    trace_event!(tracing::Level::INFO, status = error.status().map(|s| s.as_u16()), reason = %error, "handshake refused");
+    let response = refusal_response(refused, Version::HTTP_3);
+    let _ = within(deadline, Box::pin(send_response(send, &response))).await;
+    let _ = send.finish();
+    conn::linger(send, guard);
+    Error::Handshake(error)
 }
 
 /// Writes `response` on the stream: its HEADERS, and its body, if any, in a

@@ -15,7 +15,14 @@
 //! SSL_CERT_FILE=cert.pem cargo run --example client --features rustls-native-roots -- wss://localhost:8443/ws
 //! ```
 //!
-//! `--http3` (RFC 9220) is not supported yet: it exits with status 2.
+//! With `--http3` (and the `http3` feature) it also serves WebSockets over
+//! HTTP/3 (RFC 9220) on the same port number over UDP (QUIC, ALPN `h3`),
+//! through [`Upgrader::accept_h3`], and announces it to browsers with
+//! `Alt-Svc`; without the feature, `--http3` exits with status 2.
+//!
+//! ```sh
+//! cargo run --example wss_server --features rustls,hyper,http3 -- 127.0.0.1:8443 cert.pem key.pem --http3
+//! ```
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -52,9 +59,11 @@ ws.onclose = (event) => log("closed " + event.code);
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--http3") {
-        eprintln!("wss_server: --http3 is not supported yet");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let http3 = args.iter().any(|a| a == "--http3");
+    args.retain(|a| a != "--http3");
+    if http3 && !cfg!(feature = "http3") {
+        eprintln!("wss_server: --http3 needs the http3 feature");
         std::process::exit(2);
     }
     let [addr, cert_path, key_path] = &args[..] else {
@@ -73,6 +82,7 @@ async fn main() -> Result<(), BoxError> {
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+    let quic_tls = config.clone();
     // HTTP/2 preferred, HTTP/1.1 for clients that do not offer it.
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -81,12 +91,23 @@ async fn main() -> Result<(), BoxError> {
     let upgrader = Arc::new(Upgrader::new());
 
     let listener = TcpListener::bind(addr).await?;
-    println!("listening on https://{}", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    println!("listening on https://{local}");
+    // Tells browsers where HTTP/3 is: the same port number, over UDP.
+    let alt_svc = http3.then(|| format!("h3=\":{}\"", local.port()));
+    #[cfg(feature = "http3")]
+    if http3 {
+        let endpoint = h3::endpoint(quic_tls, local)?;
+        println!("listening on https://{local} (HTTP/3, udp)");
+        tokio::spawn(h3::serve(endpoint));
+    }
+    #[cfg(not(feature = "http3"))]
+    drop(quic_tls);
     loop {
         let (tcp, peer) = listener.accept().await?;
-        let (acceptor, upgrader) = (acceptor.clone(), upgrader.clone());
+        let (acceptor, upgrader, alt_svc) = (acceptor.clone(), upgrader.clone(), alt_svc.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(acceptor, upgrader, tcp, peer).await {
+            if let Err(e) = serve(acceptor, upgrader, tcp, peer, alt_svc).await {
                 eprintln!("{peer}: {e}");
             }
         });
@@ -100,6 +121,7 @@ async fn serve(
     upgrader: Arc<Upgrader>,
     tcp: TcpStream,
     peer: SocketAddr,
+    alt_svc: Option<String>,
 ) -> Result<(), BoxError> {
     tcp.set_nodelay(true)?;
     // Bound the TLS handshake, or a client that connects and says nothing
@@ -107,7 +129,16 @@ async fn serve(
     let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
         .await
         .map_err(|_| "tls handshake timed out")??;
-    let service = service_fn(move |req| respond(upgrader.clone(), req, peer));
+    let service = service_fn(move |req| {
+        let (upgrader, alt_svc) = (upgrader.clone(), alt_svc.clone());
+        async move {
+            let mut response = respond(upgrader, req, peer).await?;
+            if let Some(alt_svc) = alt_svc {
+                response.headers_mut().insert("alt-svc", alt_svc.parse().unwrap());
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // RFC 8441: announce extended CONNECT, or browsers keep WebSockets on
     // HTTP/1.1 connections of their own.
@@ -151,4 +182,57 @@ async fn respond(
         _ => *response.status_mut() = http::StatusCode::NOT_FOUND,
     }
     Ok(response)
+}
+
+/// The HTTP/3 side (`--http3`): QUIC on the same port number over UDP.
+#[cfg(feature = "http3")]
+mod h3 {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use futures_util::{SinkExt, StreamExt};
+    use silverback::http3::quinn;
+    use silverback::rustls::ServerConfig;
+    use silverback::{Rejection, Upgrader};
+
+    use super::BoxError;
+
+    /// A QUIC endpoint on `addr` (UDP) with the server's certificate,
+    /// TLS 1.3 and ALPN `h3`.
+    pub fn endpoint(mut tls: ServerConfig, addr: SocketAddr) -> Result<quinn::Endpoint, BoxError> {
+        tls.alpn_protocols = vec![b"h3".to_vec()];
+        tls.max_early_data_size = 0;
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+        Ok(quinn::Endpoint::server(quinn::ServerConfig::with_crypto(Arc::new(crypto)), addr)?)
+    }
+
+    /// Accepts QUIC connections; echoes every WebSocket at `/ws` (other
+    /// paths are refused with 404).
+    pub async fn serve(endpoint: quinn::Endpoint) {
+        let upgrader = Upgrader::new().check_request(|request| match request.uri().path() {
+            "/ws" => Ok(()),
+            _ => Err(Rejection::new(http::StatusCode::NOT_FOUND)),
+        });
+        while let Some(incoming) = endpoint.accept().await {
+            let upgrader = upgrader.clone();
+            tokio::spawn(async move {
+                let peer = incoming.remote_address();
+                let Ok(Ok(quic)) = tokio::time::timeout(std::time::Duration::from_secs(10), incoming).await else {
+                    return;
+                };
+                let Ok(mut acceptor) = upgrader.accept_h3(quic).await else { return };
+                while let Some(accepted) = acceptor.accept().await {
+                    let Ok((mut ws, _request)) = accepted else { continue };
+                    println!("ws over HTTP/3 from {peer}");
+                    tokio::spawn(async move {
+                        while let Some(Ok(msg)) = ws.next().await {
+                            if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+    }
 }

@@ -4,15 +4,17 @@
 #
 #   1. Chromium and chromium-driver (Debian apt; as root, or through sudo),
 #      redis-server, Python 3 and Node with npm when missing;
-#   2. the interop peers, Python `websockets` 17 and `h2` 4 (pip) and Node
-#      `ws` 8 (npm), under ${CARGO_TARGET_DIR:-target}/interop (tests/interop/setup.sh);
+#   2. the interop peers, Python `websockets` 17, `h2` 4 and `aioquic` (pip)
+#      and Node `ws` 8 (npm), under ${CARGO_TARGET_DIR:-target}/interop
+#      (tests/interop/setup.sh);
 #   3. `playwright-core` (npm) under ${CARGO_TARGET_DIR:-target}/chat-e2e
 #      (tests/chat_browser/setup.sh);
 #   4. the tests that need them, with SILVERBACK_CONFORMANCE=1 (without it
 #      they print one line and pass): tests/interop.rs against both peers,
 #      tests/http2_interop.rs (WebSockets over HTTP/2 against Node's
-#      `http2` and Python's `h2`), tests/chat_browser.rs with two headless
-#      Chromium pages, tests/http2_browser.rs with Chromium sending
+#      `http2` and Python's `h2`), tests/interop_http3.rs against aioquic
+#      (WebSockets over HTTP/3, both ways), tests/chat_browser.rs with two
+#      headless Chromium pages, tests/http2_browser.rs with Chromium sending
 #      WebSockets over HTTP/2 to examples/wss_server.rs, and
 #      tests/chat_redis.rs with two chat processes over a redis-server that
 #      it starts itself (and kills and restarts);
@@ -79,8 +81,8 @@ bash tests/chat_browser/setup.sh >&2
 log "tools ready after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 4. gated tests
-SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test http2_interop --test chat_browser \
-    --test http2_browser --test chat_redis
+SILVERBACK_CONFORMANCE=1 cargo test --all-features --test interop --test http2_interop --test interop_http3 \
+    --test chat_browser --test http2_browser --test chat_redis
 log "gated tests passed after $((SECONDS - started))s"
 
 # ---------------------------------------------------------------- 5. Autobahn

@@ -4,6 +4,8 @@
 pub mod broadcast;
 #[cfg(feature = "deflate")]
 pub mod deflate;
+#[cfg(feature = "http3")]
+pub mod http3;
 pub mod protocol;
 
 mod codec;

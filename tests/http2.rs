@@ -3,6 +3,8 @@
 //! HTTP/2 server, over h2c and TLS; a raw HTTP/2 client (the h2 crate) for
 //! bad requests and stream resets. Every test bounds itself.
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -16,8 +18,7 @@ use http::{Method, Request, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use silverback::rustls::ClientConfig;
 use silverback::tokio_rustls::TlsAcceptor;
 use silverback::{
     CloseCode, Config, Connector, DeflateConfig, Error, HandshakeError, Message, ProtocolError, Shutdown, Upgrader,
@@ -85,23 +86,8 @@ async fn server(upgrader: Upgrader, mode: Mode) -> (SocketAddr, mpsc::UnboundedR
                                 let Ok(mut ws) = upgrade.await else { return };
                                 let compressing = ws.is_compressing();
                                 let _ = report.send(Outcome::Upgraded { version, compressing });
-                                if path == "/sink" {
-                                    tokio::time::sleep(Duration::from_secs(30)).await;
-                                    return;
-                                }
-                                while let Some(msg) = ws.next().await {
-                                    match msg {
-                                        Ok(msg) if msg.is_text() || msg.is_binary() => {
-                                            if ws.send(msg).await.is_err() {
-                                                break;
-                                            }
-                                        }
-                                        Ok(_) => {}
-                                        Err(err) => {
-                                            let _ = report.send(Outcome::Ended(err));
-                                            break;
-                                        }
-                                    }
+                                if let Some(err) = common::echo_or_sink(&mut ws, &path).await {
+                                    let _ = report.send(Outcome::Ended(err));
                                 }
                             });
                             response
@@ -221,25 +207,8 @@ fn tls_pair() -> (TlsAcceptor, Arc<ClientConfig>) {
 
 /// [`tls_pair`] with the server offering `alpn`.
 fn tls_pair_with_alpn(alpn: &[&[u8]]) -> (TlsAcceptor, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert: CertificateDer<'static> = cert.der().clone();
-    let key: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (TlsAcceptor::from(Arc::new(server)), Arc::new(client))
+    let cert = common::LocalhostCert::generate();
+    (TlsAcceptor::from(Arc::new(cert.server(false, alpn))), cert.client())
 }
 
 #[tokio::test]

@@ -529,6 +529,31 @@ impl Connector {
         within(deadline, Box::pin(self.open(url, proxy.as_ref(), tls, proxy_tls))).await?
     }
 
+    /// The rustls configuration for QUIC: the server's (given or default),
+    /// offering exactly `h3` by ALPN (RFC 9114 §3.1).
+    #[cfg(feature = "http3")]
+    pub(crate) fn quic_tls(&self) -> Result<std::sync::Arc<rustls::ClientConfig>> {
+        match self.tls.choose()? {
+            super::tls::TlsConfig::Rustls(config) => {
+                let mut config = (*config).clone();
+                config.alpn_protocols = vec![b"h3".to_vec()];
+                Ok(std::sync::Arc::new(config))
+            }
+            #[cfg(feature = "native-tls")]
+            super::tls::TlsConfig::Native(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "http/3 needs rustls: a native-tls connector was given",
+            )
+            .into()),
+        }
+    }
+
+    /// The limit on a response head (its header section over HTTP/2 and 3).
+    #[cfg(feature = "http3")]
+    pub(crate) fn get_max_head_size(&self) -> usize {
+        self.max_head_size
+    }
+
     /// The extra header fields and the subprotocols offered.
     pub(crate) fn extra(&self) -> &HeaderSettings {
         &self.extra

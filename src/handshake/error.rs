@@ -64,14 +64,14 @@ pub enum HandshakeError {
     /// The request's `Sec-WebSocket-Extensions` does not follow RFC 6455
     /// §9.1, while compression was enabled. Answered with 400.
     InvalidExtensionOffer,
-    /// An HTTP/2 `CONNECT` request without the `:protocol` pseudo-header
+    /// An HTTP/2 (or HTTP/3) `CONNECT` request without the `:protocol` pseudo-header
     /// field: a plain tunnel request, not the extended CONNECT of RFC 8441
     /// §4. Answered with 400.
     MissingConnectProtocol,
-    /// An HTTP/2 extended CONNECT whose `:protocol` is not `websocket` (RFC
+    /// An HTTP/2 (or HTTP/3) extended CONNECT whose `:protocol` is not `websocket` (RFC
     /// 8441 §4). Answered with 400.
     UnsupportedConnectProtocol,
-    /// An HTTP/2 extended CONNECT that carries a field of the HTTP/1.1
+    /// An HTTP/2 (or HTTP/3) extended CONNECT that carries a field of the HTTP/1.1
     /// upgrade, `Sec-WebSocket-Key`, `Upgrade` or `Connection`, which RFC
     /// 8441 §5 forbids. Answered with 400. (hyper's HTTP/2 server resets a
     /// stream whose request has `Upgrade` or `Connection`, connection-specific
@@ -131,11 +131,13 @@ pub enum HandshakeError {
     MalformedProxyResponse,
     /// The response head is not valid HTTP/1.x.
     MalformedResponse,
-    /// The server does not take WebSockets over HTTP/2: TLS did not
-    /// negotiate `h2` by ALPN, the server did not speak HTTP/2 (`ws://` with
-    /// prior knowledge), or its SETTINGS do not enable extended CONNECT (RFC
-    /// 8441 §3). See `Connector::http2_fallback` to fall back to HTTP/1.1
-    /// instead.
+    /// The server does not take WebSockets over HTTP/2 or HTTP/3: TLS did
+    /// not negotiate `h2` by ALPN, the server did not speak HTTP/2 (`ws://`
+    /// with prior knowledge), or its SETTINGS do not enable extended CONNECT
+    /// (RFC 8441 §3; RFC 9220 §3 for HTTP/3's
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`). See
+    /// `Connector::allow_http1_fallback` to fall back to HTTP/1.1 instead
+    /// over HTTP/2.
     ExtendedConnectNotEnabled,
     /// The response head is longer than the configured maximum.
     ResponseHeadTooLarge,
@@ -246,7 +248,7 @@ impl fmt::Display for HandshakeError {
             MissingConnectProtocol => "connect request without the :protocol pseudo-header",
             UnsupportedConnectProtocol => "extended connect :protocol is not websocket",
             ForbiddenHttp2Field => "http/2 websocket request has an http/1.1 upgrade field",
-            ExtendedConnectNotEnabled => "server does not enable websockets over http/2",
+            ExtendedConnectNotEnabled => "server does not enable extended connect for websockets",
             InvalidUrl => "invalid websocket url",
             UnsupportedScheme => "url scheme is not ws or wss",
             TlsNotEnabled => "tls not enabled",

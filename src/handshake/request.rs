@@ -69,7 +69,7 @@ pub(crate) struct ConnectProtocol(pub(crate) String);
 /// extended CONNECT against RFC 8441 §4 and §5, which has no accept value
 /// (`None`). The origin policy is the caller's.
 pub(crate) fn validate_request(request: &Request) -> Result<Option<String>, HandshakeError> {
-    if request.version() == Version::HTTP_2 {
+    if matches!(request.version(), Version::HTTP_2 | Version::HTTP_3) {
         return validate_extended_connect(request).map(|()| None);
     }
     let headers = request.headers();
@@ -164,7 +164,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), HandshakeError> {
 fn authority(request: &Request) -> Option<&[u8]> {
     let from_uri = || request.uri().authority().map(|a| a.as_str().as_bytes());
     match request.version() {
-        Version::HTTP_2 => from_uri().or_else(|| single_value(request.headers(), HOST)),
+        Version::HTTP_2 | Version::HTTP_3 => from_uri().or_else(|| single_value(request.headers(), HOST)),
         _ => single_value(request.headers(), HOST),
     }
 }
@@ -234,7 +234,7 @@ pub(crate) fn build_request(
 /// authority and path, `Sec-WebSocket-Version: 13`, the offers and the
 /// extra fields, of which a `Host` becomes the `:authority`. The
 /// `:protocol` is the caller's to add, as its HTTP/2 library spells it.
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper", feature = "http3"))]
 pub(crate) fn build_h2_request(
     url: &WsUrl<'_>,
     subprotocols: &[String],

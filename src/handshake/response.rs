@@ -2,9 +2,9 @@
 //! validated by the client (RFC 6455 §4.1). Pure: no I/O.
 
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper", feature = "http3"))]
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper", feature = "http3"))]
 use http::HeaderValue;
 use http::{HeaderMap, StatusCode, Version};
 
@@ -40,7 +40,7 @@ pub(crate) fn build_accept_response(
 /// [`http::Response`], for servers that own the HTTP layer (hyper); with no
 /// `accept` value (an HTTP/2 extended CONNECT), the `200 OK` of RFC 8441
 /// §5 instead, without `Upgrade`, `Connection` and `Sec-WebSocket-Accept`.
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper", feature = "http3"))]
 pub(crate) fn accept_response(
     accept: Option<&str>,
     subprotocol: Option<&str>,
@@ -115,7 +115,7 @@ pub(crate) fn build_error_response(err: HandshakeError) -> Option<Vec<u8>> {
 /// The refusal of [`build_error_response`] as an [`http::Response`], for
 /// servers that own the HTTP layer (hyper). Errors without a status (a
 /// misconfigured [`Upgrader`](super::Upgrader)) are answered with 500.
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper", feature = "http3"))]
 pub(crate) fn error_response(err: HandshakeError) -> http::Response<String> {
     let status = err.status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = format!("{err}\n");
@@ -129,6 +129,27 @@ pub(crate) fn error_response(err: HandshakeError) -> http::Response<String> {
     headers.append(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     headers.append(CONTENT_LENGTH, HeaderValue::from(body.len()));
     *response.body_mut() = body;
+    response
+}
+
+/// The response to a refused request over `version`: over HTTP/2 and
+/// HTTP/3, without the connection-specific fields (`Connection`,
+/// `Upgrade`) those versions forbid, and with `Allow: CONNECT` for 405.
+#[cfg(any(feature = "hyper", feature = "http3"))]
+pub(crate) fn refusal_response(refused: super::policy::Refused, version: Version) -> http::Response<String> {
+    use super::policy::Refused;
+    let mut response = match refused {
+        Refused::Error(err) => error_response(err),
+        Refused::Rejected(rejection) => rejection.into_response(),
+    };
+    if matches!(version, Version::HTTP_2 | Version::HTTP_3) {
+        let headers = response.headers_mut();
+        headers.remove(CONNECTION);
+        headers.remove(UPGRADE);
+        if headers.contains_key(http::header::ALLOW) {
+            headers.insert(http::header::ALLOW, HeaderValue::from_static("CONNECT"));
+        }
+    }
     response
 }
 
@@ -196,7 +217,7 @@ pub(crate) fn validate_response(
 
 /// Checks the server's answer to an HTTP/2 extended CONNECT (RFC 8441 §5:
 /// a 2xx status, then the subprotocol and extensions as over HTTP/1.1).
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper", feature = "http3"))]
 pub(crate) fn validate_h2_response(
     response: &Response,
     offered: &[String],

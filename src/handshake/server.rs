@@ -462,13 +462,13 @@ impl Upgrader {
     }
 
     /// Fails if a header or subprotocol given to the builder was invalid.
-    #[cfg(feature = "hyper")]
+    #[cfg(any(feature = "hyper", feature = "http3"))]
     pub(crate) fn check_settings(&self) -> Result<(), HandshakeError> {
         self.extra.check()
     }
 
     /// The extra header fields of the 101 response.
-    #[cfg(feature = "hyper")]
+    #[cfg(any(feature = "hyper", feature = "http3"))]
     pub(crate) fn extra_headers(&self) -> &http::HeaderMap {
         &self.extra.headers
     }
@@ -484,8 +484,14 @@ impl Upgrader {
         self.config
     }
 
+    /// The bound on a request's header section over HTTP/3.
+    #[cfg(feature = "http3")]
+    pub(crate) fn get_max_head_size(&self) -> usize {
+        self.max_head_size
+    }
+
     /// The bound on the whole handshake.
-    #[cfg(feature = "hyper")]
+    #[cfg(any(feature = "hyper", feature = "http3"))]
     pub(crate) fn get_handshake_timeout(&self) -> Duration {
         self.handshake_timeout
     }

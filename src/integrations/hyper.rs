@@ -157,7 +157,7 @@ use crate::handshake::extensions;
 use crate::handshake::head::{deadline_after, within};
 use crate::handshake::policy::Refused;
 use crate::handshake::request::ConnectProtocol;
-use crate::handshake::response::{accept_response, error_response};
+use crate::handshake::response::{accept_response, refusal_response};
 use crate::handshake::{HandshakeError, Request, Upgrader};
 use crate::{Role, WebSocketStream};
 
@@ -430,18 +430,7 @@ impl Refusal {
     /// version forbids, and with `Allow: CONNECT` for 405.
     fn new(refused: Refused, version: http::Version) -> Self {
         let error = refused.error();
-        let mut response = match refused {
-            Refused::Error(err) => error_response(err),
-            Refused::Rejected(rejection) => rejection.into_response(),
-        };
-        if version == http::Version::HTTP_2 {
-            let headers = response.headers_mut();
-            headers.remove(http::header::CONNECTION);
-            headers.remove(http::header::UPGRADE);
-            if headers.contains_key(http::header::ALLOW) {
-                headers.insert(http::header::ALLOW, http::HeaderValue::from_static("CONNECT"));
-            }
-        }
+        let response = refusal_response(refused, version);
         Refusal { error, response: Box::new(response) }
     }
 }

@@ -353,6 +353,8 @@ fn enabled_features() -> Vec<&'static str> {
         ("socks", cfg!(feature = "socks")),
         ("hyper", cfg!(feature = "hyper")),
         ("axum", cfg!(feature = "axum")),
+        ("tracing", cfg!(feature = "tracing")),
+        ("http3", cfg!(feature = "http3")),
     ];
     all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
 }
@@ -398,4 +400,99 @@ pub fn build_example(name: &str) -> std::path::PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     profile_dir.join("examples").join(name)
+}
+
+/// A self-signed certificate for `localhost` (rcgen on ring), in DER for
+/// rustls and PEM for other programs.
+#[cfg(feature = "rustls")]
+pub struct LocalhostCert {
+    pub cert: silverback::rustls::pki_types::CertificateDer<'static>,
+    pub key: silverback::rustls::pki_types::PrivateKeyDer<'static>,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[cfg(feature = "rustls")]
+impl LocalhostCert {
+    pub fn generate() -> Self {
+        use silverback::rustls::pki_types::PrivatePkcs8KeyDer;
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        LocalhostCert {
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into(),
+            cert_pem: cert.pem(),
+            key_pem: key_pair.serialize_pem(),
+        }
+    }
+
+    /// The certificate of `files`, read back from its PEM files.
+    pub fn of(files: &process::SelfSigned) -> Self {
+        use silverback::rustls::pki_types::pem::PemObject;
+        use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert_pem = std::fs::read_to_string(&files.cert_pem).unwrap();
+        let key_pem = std::fs::read_to_string(&files.key_pem).unwrap();
+        LocalhostCert {
+            cert: CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap(),
+            key: PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap(),
+            cert_pem,
+            key_pem,
+        }
+    }
+
+    /// A server configuration (ring; TLS 1.3 only when `tls13_only`, as
+    /// QUIC needs) serving the certificate with these ALPN protocols.
+    pub fn server(&self, tls13_only: bool, alpn: &[&[u8]]) -> silverback::rustls::ServerConfig {
+        use silverback::rustls::{self, ServerConfig};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider);
+        let builder = if tls13_only {
+            builder.with_protocol_versions(&[&rustls::version::TLS13]).unwrap()
+        } else {
+            builder.with_safe_default_protocol_versions().unwrap()
+        };
+        let mut config =
+            builder.with_no_client_auth().with_single_cert(vec![self.cert.clone()], self.key.clone_key()).unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config
+    }
+
+    /// A client configuration (ring) trusting only this certificate.
+    pub fn client(&self) -> std::sync::Arc<silverback::rustls::ClientConfig> {
+        use silverback::rustls::{self, ClientConfig, RootCertStore};
+        let mut roots = RootCertStore::empty();
+        roots.add(self.cert.clone()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        std::sync::Arc::new(config)
+    }
+}
+
+/// Echoes `ws`'s text and binary messages until it ends or fails (`/sink`
+/// holds it 30 s without reading instead): the read error, if one ended it.
+pub async fn echo_or_sink<S>(ws: &mut WebSocketStream<S>, path: &str) -> Option<silverback::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use futures_util::{SinkExt, StreamExt};
+    if path == "/sink" {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        return None;
+    }
+    while let Some(msg) = ws.next().await {
+        match msg {
+            Ok(msg) if msg.is_text() || msg.is_binary() => {
+                if ws.send(msg).await.is_err() {
+                    return None;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => return Some(err),
+        }
+    }
+    None
 }

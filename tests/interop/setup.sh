@@ -4,6 +4,7 @@
 #   Python `websockets` 17.x  in $TARGET/interop/venv   (a venv; where venv is
 #   and `h2` 4.x (HTTP/2,     unavailable: pip install --target $TARGET/interop/pylib)
 #   tests/http2_interop.rs)
+#   and `aioquic` 1.x (HTTP/3, tests/interop_http3.rs)
 #   Node   `ws` 8.x           in $TARGET/interop/node/node_modules
 #
 # where $TARGET is $CARGO_TARGET_DIR if set, else <repo>/target.
@@ -39,7 +40,7 @@ NODE_PREFIX="$DIR/node"
 PYTHON_BOOT=${INTEROP_PYTHON:-python3}
 NODE=${INTEROP_NODE:-node}
 NPM=${INTEROP_NPM:-npm}
-PY_REQ=('websockets>=17,<18' 'h2>=4.1,<5')
+PY_REQ=('websockets>=17,<18' 'h2>=4.1,<5' 'aioquic>=1.2,<2')
 NODE_REQ='ws@8'
 
 log() { printf '[interop-setup] %s\n' "$*" >&2; }
@@ -64,8 +65,8 @@ if command -v flock >/dev/null 2>&1; then
     flock -w 600 9 || die "timed out waiting for $DIR/.setup.lock"
 fi
 
-# python_ok PYTHON [PYTHONPATH]: websockets 17.x and h2 4.x (with extended
-# CONNECT) importable?
+# python_ok PYTHON [PYTHONPATH]: websockets 17.x, h2 4.x (with extended
+# CONNECT) and aioquic importable?
 python_ok() {
     PYTHONPATH="${2:-}" "$1" - <<'EOF' >/dev/null 2>&1
 import sys
@@ -77,6 +78,8 @@ from websockets.extensions.permessage_deflate import (
 import h2
 from h2.settings import SettingCodes
 assert SettingCodes.ENABLE_CONNECT_PROTOCOL == 8
+from aioquic.asyncio import connect as quic_connect, serve as quic_serve
+from aioquic.h3.connection import H3Connection
 sys.exit(0 if websockets.version.version.split(".")[0] == "17" and h2.__version__.split(".")[0] == "4" else 1)
 EOF
 }
@@ -100,7 +103,7 @@ else
     if rm -rf "$VENV" && "$PYTHON_BOOT" -m venv "$VENV" >&2 2>&1; then
         "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${PY_REQ[@]}" >&2 \
             || die "pip install ${PY_REQ[*]} into $VENV failed"
-        python_ok "$VENV/bin/python" || die "websockets 17 not importable from $VENV"
+        python_ok "$VENV/bin/python" || die "websockets 17, h2 4 or aioquic not importable from $VENV"
         PYTHON="$VENV/bin/python"
     else
         log "python3 -m venv unavailable; falling back to pip install --target $PYLIB"
@@ -108,7 +111,7 @@ else
         "$PYTHON_BOOT" -m pip install --disable-pip-version-check -q --target "$PYLIB" "${PY_REQ[@]}" >&2 \
             || die "pip install --target $PYLIB ${PY_REQ[*]} failed"
         PYTHON="$(command -v "$PYTHON_BOOT")" PYPATH="$PYLIB"
-        python_ok "$PYTHON" "$PYPATH" || die "websockets 17 not importable from $PYLIB"
+        python_ok "$PYTHON" "$PYPATH" || die "websockets 17, h2 4 or aioquic not importable from $PYLIB"
     fi
 fi
 

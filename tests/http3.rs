@@ -20,7 +20,7 @@ use silverback::http3::quinn;
 use silverback::rustls::ClientConfig;
 use silverback::{CloseCode, Config, Connector, DeflateConfig, Error, HandshakeError, Message, Shutdown, Upgrader};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future>(fut: F) -> F::Output {
@@ -36,6 +36,8 @@ enum Outcome {
     Refused(Error),
     /// A WebSocket ended with this error.
     Ended(Error),
+    /// `Http3Acceptor::accept` returned `None`.
+    AcceptorDone,
 }
 
 /// A certificate for `localhost`: the server's QUIC configuration (ALPN
@@ -54,18 +56,38 @@ fn tls_pair() -> (quinn::ServerConfig, Arc<ClientConfig>) {
 /// WebSocket without reading it, every other path echoes. Returns the
 /// URL, the client TLS configuration and the outcomes.
 fn server(upgrader: Upgrader) -> (String, Arc<ClientConfig>, mpsc::UnboundedReceiver<Outcome>) {
+    let (_goaway, never) = watch::channel(false);
+    server_with(upgrader, never)
+}
+
+/// As [`server`], each connection shut down gracefully
+/// (`Http3Acceptor::graceful_shutdown`) once `goaway` turns true.
+fn server_with(
+    upgrader: Upgrader,
+    goaway: watch::Receiver<bool>,
+) -> (String, Arc<ClientConfig>, mpsc::UnboundedReceiver<Outcome>) {
     let (quic, client_tls) = tls_pair();
     let endpoint = quinn::Endpoint::server(quic, "127.0.0.1:0".parse().unwrap()).unwrap();
     let port = endpoint.local_addr().unwrap().port();
     let (report, outcomes) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(incoming) = endpoint.accept().await {
-            let (upgrader, report) = (upgrader.clone(), report.clone());
+            let (upgrader, report, mut goaway) = (upgrader.clone(), report.clone(), goaway.clone());
             tokio::spawn(async move {
                 let Ok(quic) = incoming.await else { return };
                 let mut acceptor = upgrader.accept_h3(quic).await.unwrap();
                 let peer = acceptor.remote_address();
-                while let Some(accepted) = acceptor.accept().await {
+                let mut gone_away = false;
+                loop {
+                    let accepted = tokio::select! {
+                        accepted = acceptor.accept() => accepted,
+                        Ok(_) = goaway.wait_for(|&on| on), if !gone_away => {
+                            acceptor.graceful_shutdown();
+                            gone_away = true;
+                            continue;
+                        }
+                    };
+                    let Some(accepted) = accepted else { break };
                     let (mut ws, request) = match accepted {
                         Ok(accepted) => accepted,
                         Err(err) => {
@@ -83,6 +105,7 @@ fn server(upgrader: Upgrader) -> (String, Arc<ClientConfig>, mpsc::UnboundedRece
                         }
                     });
                 }
+                let _ = report.send(Outcome::AcceptorDone);
             });
         }
     });
@@ -303,11 +326,126 @@ async fn shutdown_closes_http3_websockets_with_1001_and_refuses_new_ones() {
         other => panic!("{other:?}"),
     }
     bounded(shutdown.drained()).await;
+    // The trigger also sent GOAWAY: the client knows not to open more
+    // (ConnectionRefused) or, had it not heard yet, sees the stream
+    // rejected (ConnectionReset); before any GOAWAY this was a 503.
     let err = bounded(h3.open("/late")).await.unwrap_err();
     assert!(
-        matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(StatusCode::SERVICE_UNAVAILABLE))),
+        matches!(&err, Error::Io(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset)),
         "{err:?}"
     );
+    assert!(h3.is_closed());
+}
+
+/// Waits (bounded) until `h3` has heard the server's GOAWAY.
+async fn until_gone_away(h3: &silverback::http3::Http3Connection) {
+    bounded(async {
+        while !h3.is_closed() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn goaway_lets_open_websockets_run_and_refuses_new_ones() {
+    let (goaway, goaway_rx) = watch::channel(false);
+    let (url, tls, mut outcomes) = server_with(Upgrader::new(), goaway_rx);
+    let h3 = bounded(Connector::new().tls_config(tls).http3_connect(&url)).await.unwrap();
+    let mut streams = Vec::new();
+    for path in ["/one", "/two"] {
+        let (mut ws, _) = bounded(h3.open(path)).await.unwrap();
+        assert!(matches!(next(&mut outcomes).await, Outcome::Upgraded { .. }));
+        round_trip(&mut ws, path).await;
+        streams.push(ws);
+    }
+    goaway.send(true).unwrap();
+    until_gone_away(&h3).await;
+    // The acceptor is done (nothing was pending)...
+    assert!(matches!(next(&mut outcomes).await, Outcome::AcceptorDone));
+    // ... the WebSockets carry on ...
+    for ws in &mut streams {
+        for n in 0..5 {
+            round_trip(ws, &format!("still open after GOAWAY {n}")).await;
+        }
+    }
+    // ... a new one is refused on this connection, with a typed error ...
+    let err = bounded(h3.open("/late")).await.unwrap_err();
+    match &err {
+        Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // ... and the QUIC connection ends once the last of them is closed.
+    let quic = h3.connection().clone();
+    for mut ws in streams {
+        assert!(quic.close_reason().is_none(), "closed with a WebSocket open");
+        bounded(ws.close(None)).await.unwrap();
+    }
+    match bounded(quic.closed()).await {
+        quinn::ConnectionError::ApplicationClosed(close) => assert_eq!(close.error_code.into_inner(), 0x100),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn goaway_on_the_wire_and_a_request_past_it_is_rejected() {
+    let (goaway, goaway_rx) = watch::channel(false);
+    let (url, tls, mut outcomes) = server_with(Upgrader::new(), goaway_rx);
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let (_endpoint, conn) = raw_client(&tls, port).await;
+    let mut control = conn.open_uni().await.unwrap();
+    control.write_all(&[0x00, 0x04, 0x00]).await.unwrap();
+    let authority = format!("localhost:{port}");
+    let request = |path: &str| {
+        h3_frame(
+            0x01,
+            &qpack_literals(&[
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":authority", &authority),
+                (":path", path),
+                ("sec-websocket-version", "13"),
+            ]),
+        )
+    };
+    // Stream 0: a WebSocket, open before the GOAWAY.
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&request("/first")).await.unwrap();
+    assert!(matches!(next(&mut outcomes).await, Outcome::Upgraded { .. }));
+    goaway.send(true).unwrap();
+    // The server's control stream: type 0x00, SETTINGS, then GOAWAY naming
+    // stream 4, the first it did not take (RFC 9114 §5.2).
+    let mut server_control = bounded(conn.accept_uni()).await.unwrap();
+    let mut got = Vec::new();
+    let id = loop {
+        let chunk = bounded(server_control.read_chunk(4096, true)).await.unwrap().expect("control stream ended");
+        got.extend_from_slice(&chunk.bytes);
+        let settings_len = usize::from(got.get(2).copied().unwrap_or(u8::MAX));
+        // Settings here take under 64 bytes: one-byte lengths.
+        if let Some(&[kind, len, id]) = got.get(3 + settings_len..6 + settings_len) {
+            assert_eq!((kind, len), (0x07, 1), "{got:?}");
+            break id;
+        }
+    };
+    assert_eq!((got[0], got[1]), (0x00, 0x04), "control stream type, then SETTINGS");
+    assert_eq!(id, 4);
+    // Stream 4, past the GOAWAY: rejected, for the client to retry elsewhere.
+    let (mut late_send, mut late_recv) = conn.open_bi().await.unwrap();
+    late_send.write_all(&request("/late")).await.unwrap();
+    match bounded(late_recv.read_chunk(4096, true)).await {
+        Err(quinn::ReadError::Reset(code)) => assert_eq!(code.into_inner(), 0x10b, "H3_REQUEST_REJECTED"),
+        other => panic!("{other:?}"),
+    }
+    // Stream 0 still echoes.
+    let ws_frame = common::client_frame(true, 0, 0x1, b"after goaway");
+    send.write_all(&h3_frame(0x00, &ws_frame)).await.unwrap();
+    let echo = common::server_frame(true, 0, 0x1, b"after goaway");
+    let mut got = Vec::new();
+    while !got.windows(echo.len()).any(|w| w == echo.as_slice()) {
+        let chunk = bounded(recv.read_chunk(4096, true)).await.unwrap().expect("stream ended early");
+        got.extend_from_slice(&chunk.bytes);
+    }
 }
 
 #[tokio::test]
@@ -371,6 +509,18 @@ fn qpack_literals(fields: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
+/// A raw QUIC connection (ALPN `h3`) to the server on `port`, for writing
+/// HTTP/3 by hand, and its endpoint.
+async fn raw_client(tls: &ClientConfig, port: u16) -> (quinn::Endpoint, quinn::Connection) {
+    let mut tls = tls.clone();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let conn = bounded(endpoint.connect(([127, 0, 0, 1], port).into(), "localhost").unwrap()).await.unwrap();
+    (endpoint, conn)
+}
+
 #[tokio::test]
 async fn unknown_frames_and_a_websocket_frame_split_across_data_frames() {
     let (url, tls, mut outcomes) = server(Upgrader::new());
@@ -378,12 +528,7 @@ async fn unknown_frames_and_a_websocket_frame_split_across_data_frames() {
     // A raw HTTP/3 client on quinn: reserved ("grease", RFC 9114 §7.2.8)
     // frames before the HEADERS and between DATA frames, which must be
     // skipped, and a WebSocket frame cut across two DATA frames.
-    let mut tls = (*tls).clone();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    let conn = bounded(endpoint.connect(([127, 0, 0, 1], port).into(), "localhost").unwrap()).await.unwrap();
+    let (_endpoint, conn) = raw_client(&tls, port).await;
     let mut control = conn.open_uni().await.unwrap();
     control.write_all(&[0x00, 0x04, 0x00]).await.unwrap();
     let (mut send, mut recv) = conn.open_bi().await.unwrap();

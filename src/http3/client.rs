@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use http::{HeaderName, HeaderValue, StatusCode, Version};
 
-use super::conn::{self, lost, ConnGuard};
+use super::conn::{self, lost, ConnGuard, PeerGoaway};
 use super::frame::{self, put_frame_header};
 use super::io::{write_error, FrameReader, H3Io};
 use super::{qpack, H3WebSocket};
@@ -53,8 +53,8 @@ impl Connector {
         let (endpoint, quic) = within(deadline, Box::pin(dial(client, parsed.host, parsed.port))).await??;
         let guard = Arc::new(ConnGuard { quic: quic.clone() });
         let settings = [(frame::SETTINGS_MAX_FIELD_SECTION_SIZE, self.get_max_head_size() as u64)];
-        let mut peer = conn::start(&quic, &settings).await?;
-        match within(deadline, Box::pin(conn::peer_settings(&mut peer))).await? {
+        let mut started = conn::start(&quic, &settings, Role::Client).await?;
+        match within(deadline, Box::pin(conn::peer_settings(&mut started.settings))).await? {
             Some(settings) if settings.extended_connect => {}
             Some(_) => return Err(HandshakeError::ExtendedConnectNotEnabled.into()),
             None => {
@@ -66,7 +66,13 @@ impl Connector {
                 return Err(err.into());
             }
         }
-        Ok(Http3Connection { guard, _endpoint: endpoint, connector: self.clone(), authority: parsed.host_header })
+        Ok(Http3Connection {
+            guard,
+            goaway: started.goaway,
+            _endpoint: endpoint,
+            connector: self.clone(),
+            authority: parsed.host_header,
+        })
     }
 }
 
@@ -109,6 +115,8 @@ async fn dial(client: quinn::ClientConfig, host: &str, port: u16) -> Result<(qui
 #[derive(Clone)]
 pub struct Http3Connection {
     guard: Arc<ConnGuard>,
+    /// The server's GOAWAY, once sent: no new requests.
+    goaway: Arc<PeerGoaway>,
     _endpoint: quinn::Endpoint,
     connector: Connector,
     /// `host[:port]`, the `:authority` of the requests.
@@ -136,7 +144,9 @@ impl Http3Connection {
     /// [`HandshakeError::InvalidUrl`] for a path that does not start with
     /// `/`; [`HandshakeError::UnexpectedStatus`] for a refusal (the
     /// connection stays usable); the negotiation errors of
-    /// [`Connector::connect`]; [`Error::Io`](crate::Error::Io) when the connection is gone;
+    /// [`Connector::connect`]; [`Error::Io`](crate::Error::Io) when the connection is gone,
+    /// of kind `ConnectionRefused` once the server sent GOAWAY (see
+    /// [`Http3Connection::is_closed`]);
     /// [`HandshakeError::Timeout`] past the connector's handshake timeout.
     ///
     /// # Cancellation safety
@@ -189,6 +199,14 @@ impl Http3Connection {
 
     /// [`Http3Connection::send_request`] without its deadline.
     async fn exchange(&self, request: http::Request<()>, protocol: Option<&str>) -> Result<(Response, H3Io)> {
+        if self.goaway.received() {
+            // RFC 9114 §5.2: no new requests after the server's GOAWAY.
+            let err = std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "the server sent GOAWAY: it takes no new requests on this http/3 connection",
+            );
+            return Err(err.into());
+        }
         let (mut send, recv) = self.guard.quic.open_bi().await.map_err(lost)?;
         let uri = request.uri();
         let mut pseudo: Vec<(&[u8], &[u8])> = vec![(b":method", request.method().as_str().as_bytes())];
@@ -219,11 +237,14 @@ impl Http3Connection {
         Ok((response, H3Io::new(reader, send, self.guard.clone())))
     }
 
-    /// Whether the QUIC connection is closed (by either side, or lost):
-    /// [`Http3Connection::open`] then fails.
+    /// Whether the connection takes no new WebSockets: the QUIC connection
+    /// is closed (by either side, or lost), or the server sent GOAWAY (RFC
+    /// 9114 §5.2; the WebSockets already open on it carry on until either
+    /// side closes them). [`Http3Connection::open`] then fails: open the
+    /// next ones on a new connection.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.guard.quic.close_reason().is_some()
+        self.goaway.received() || self.guard.quic.close_reason().is_some()
     }
 
     /// The server's address.

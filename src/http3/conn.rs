@@ -1,16 +1,19 @@
 //! The HTTP/3 connection around the request streams (RFC 9114 §6.2): our
-//! control stream with our SETTINGS, the peer's unidirectional streams
-//! (its control stream, read for its SETTINGS; QPACK streams, drained;
-//! others, stopped), and the guard that closes the QUIC connection when the
-//! last user of it is gone.
+//! control stream with our SETTINGS (and the GOAWAY a server sends when it
+//! shuts down), the peer's unidirectional streams (its control stream,
+//! read for its SETTINGS and GOAWAY; QPACK streams, drained; others,
+//! stopped), and the guard that closes the QUIC connection when the last
+//! user of it is gone.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
-use super::frame::{self, get_frame_header, get_varint, parse_settings, settings_frame};
+use super::frame::{self, get_frame_header, get_varint, parse_goaway, parse_settings, settings_frame};
+use crate::Role;
 
 /// The most bytes of the peer's SETTINGS frame we read.
 const MAX_SETTINGS: u64 = 4096;
@@ -20,6 +23,60 @@ const MAX_SETTINGS: u64 = 4096;
 pub(crate) struct PeerSettings {
     /// SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 9220 §3).
     pub(crate) extended_connect: bool,
+}
+
+/// The peer's GOAWAY (RFC 9114 §5.2): the lowest identifier it named so
+/// far, or none yet.
+#[derive(Debug)]
+pub(crate) struct PeerGoaway(AtomicU64);
+
+impl PeerGoaway {
+    const NONE: u64 = u64::MAX;
+
+    fn new() -> Self {
+        PeerGoaway(AtomicU64::new(Self::NONE))
+    }
+
+    /// Whether the peer sent a GOAWAY.
+    pub(crate) fn received(&self) -> bool {
+        self.0.load(Ordering::Acquire) != Self::NONE
+    }
+
+    /// Takes the identifier of a GOAWAY; an error code when it is one a
+    /// GOAWAY from this peer may not carry: from a server, a stream that
+    /// is not a client-initiated bidirectional one, or a larger identifier
+    /// than an earlier GOAWAY's (§5.2, §7.2.6: H3_ID_ERROR).
+    fn record(&self, id: u64, from: Role) -> Result<(), u32> {
+        let earlier = self.0.load(Ordering::Acquire);
+        if (from == Role::Server && id % 4 != 0) || (earlier != Self::NONE && id > earlier) {
+            return Err(frame::H3_ID_ERROR);
+        }
+        // The peer's control stream has one reader: no race to lose.
+        self.0.store(id, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Our side of our control stream, past the SETTINGS it opens with.
+#[derive(Debug)]
+pub(crate) struct Control {
+    goaway: Option<oneshot::Sender<u64>>,
+}
+
+impl Control {
+    /// Sends a GOAWAY naming `id` (RFC 9114 §5.2), once: `false` when one
+    /// was sent before.
+    pub(crate) fn send_goaway(&mut self, id: u64) -> bool {
+        self.goaway.take().is_some_and(|tx| tx.send(id).is_ok())
+    }
+}
+
+/// What [`start`] gives its caller: the peer's SETTINGS once they are in
+/// (`None` before), the peer's GOAWAY, and our control stream.
+pub(crate) struct Started {
+    pub(crate) settings: watch::Receiver<Option<PeerSettings>>,
+    pub(crate) goaway: Arc<PeerGoaway>,
+    pub(crate) control: Control,
 }
 
 /// Closes the QUIC connection (H3_NO_ERROR) when dropped: every handle to
@@ -55,39 +112,67 @@ pub(crate) fn linger(send: &quinn::SendStream, guard: Arc<ConnGuard>) {
     }
 }
 
-/// Starts HTTP/3 on `quic`: opens our control stream with `settings`, and
-/// spawns the task that reads the peer's unidirectional streams. The
-/// receiver gets the peer's SETTINGS once they are in (`None` before).
-pub(crate) async fn start(
-    quic: &quinn::Connection,
-    settings: &[(u64, u64)],
-) -> io::Result<watch::Receiver<Option<PeerSettings>>> {
+/// Starts HTTP/3 on `quic`, as `role`: opens our control stream with
+/// `settings`, and spawns the tasks that keep it (sending the GOAWAY of
+/// [`Control::send_goaway`]) and that read the peer's unidirectional
+/// streams.
+pub(crate) async fn start(quic: &quinn::Connection, settings: &[(u64, u64)], role: Role) -> io::Result<Started> {
     let mut control = quic.open_uni().await.map_err(io::Error::other)?;
     let mut preface = vec![frame::CONTROL_STREAM as u8];
     preface.extend(settings_frame(settings));
     control.write_all(&preface).await.map_err(io::Error::other)?;
-    let (tx, rx) = watch::channel(None);
-    let quic = quic.clone();
+    let (goaway_tx, goaway_rx) = oneshot::channel();
+    let closed = quic.clone();
     tokio::spawn(async move {
+        if let Ok(id) = goaway_rx.await {
+            let _ = control.write_all(&frame::goaway_frame(id)).await;
+        }
         // Our control stream lives as long as the connection (closing it
         // is an error, RFC 9114 §6.2.1).
-        let _control = control;
-        let tx = Arc::new(tx);
+        closed.closed().await;
+        drop(control);
+    });
+    let (tx, rx) = watch::channel(None);
+    let goaway = Arc::new(PeerGoaway::new());
+    let peer = PeerStreams { settings: Arc::new(tx), goaway: goaway.clone(), from: peer_role(role) };
+    let quic = quic.clone();
+    tokio::spawn(async move {
         while let Ok(recv) = quic.accept_uni().await {
-            let (quic, tx) = (quic.clone(), tx.clone());
+            let (quic, peer) = (quic.clone(), peer.clone());
             tokio::spawn(async move {
-                if let Err(code) = read_uni(recv, &tx).await {
-                    quic.close(code.into(), b"");
+                // A stream that ends because the connection did is no
+                // error of the peer's.
+                if let Err(code) = read_uni(recv, &peer).await {
+                    if quic.close_reason().is_none() {
+                        quic.close(code.into(), b"");
+                    }
                 }
             });
         }
     });
-    Ok(rx)
+    Ok(Started { settings: rx, goaway, control: Control { goaway: Some(goaway_tx) } })
+}
+
+/// The role of the other end.
+fn peer_role(role: Role) -> Role {
+    match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    }
+}
+
+/// Where the peer's control stream reports to.
+#[derive(Clone)]
+struct PeerStreams {
+    settings: Arc<watch::Sender<Option<PeerSettings>>>,
+    goaway: Arc<PeerGoaway>,
+    /// The peer's role.
+    from: Role,
 }
 
 /// Reads one of the peer's unidirectional streams by its type; an error
 /// code to close the connection with when the peer broke the rules.
-async fn read_uni(mut recv: quinn::RecvStream, settings: &watch::Sender<Option<PeerSettings>>) -> Result<(), u32> {
+async fn read_uni(mut recv: quinn::RecvStream, peer: &PeerStreams) -> Result<(), u32> {
     let mut buf = BytesMut::new();
     let kind = loop {
         if let Some((kind, used)) = get_varint(&buf) {
@@ -99,7 +184,7 @@ async fn read_uni(mut recv: quinn::RecvStream, settings: &watch::Sender<Option<P
         }
     };
     match kind {
-        frame::CONTROL_STREAM => read_control(recv, buf, settings).await,
+        frame::CONTROL_STREAM => read_control(recv, buf, peer).await,
         frame::QPACK_ENCODER_STREAM | frame::QPACK_DECODER_STREAM => {
             // With a table capacity of 0 there is nothing to act on.
             while read_more(&mut recv, &mut buf).await? {
@@ -128,13 +213,13 @@ async fn read_more(recv: &mut quinn::RecvStream, buf: &mut BytesMut) -> Result<b
     }
 }
 
+/// The most bytes of a GOAWAY payload: one variable-length integer.
+const MAX_GOAWAY: u64 = 8;
+
 /// The peer's control stream: SETTINGS first (RFC 9114 §6.2.1), then
-/// frames we skip (GOAWAY, MAX_PUSH_ID, unknown types). It must not end.
-async fn read_control(
-    mut recv: quinn::RecvStream,
-    mut buf: BytesMut,
-    settings: &watch::Sender<Option<PeerSettings>>,
-) -> Result<(), u32> {
+/// GOAWAY, recorded, and frames we skip (MAX_PUSH_ID, unknown types). It
+/// must not end.
+async fn read_control(mut recv: quinn::RecvStream, mut buf: BytesMut, peer: &PeerStreams) -> Result<(), u32> {
     let mut first = true;
     loop {
         let Some(header) = get_frame_header(&buf) else {
@@ -147,25 +232,32 @@ async fn read_control(
             if header.kind != frame::SETTINGS {
                 return Err(0x10a); // H3_MISSING_SETTINGS
             }
-            if header.len > MAX_SETTINGS {
-                return Err(frame::H3_SETTINGS_ERROR);
-            }
         } else if matches!(header.kind, frame::DATA | frame::HEADERS | frame::SETTINGS) {
             return Err(frame::H3_FRAME_UNEXPECTED);
         }
         let end = header.size as u64 + header.len;
-        if first {
+        if first || header.kind == frame::GOAWAY {
+            let max = if first { MAX_SETTINGS } else { MAX_GOAWAY };
+            if header.len > max {
+                return Err(if first { frame::H3_SETTINGS_ERROR } else { frame::H3_FRAME_ERROR });
+            }
             while (buf.len() as u64) < end {
                 if !read_more(&mut recv, &mut buf).await? {
                     return Err(frame::H3_CLOSED_CRITICAL_STREAM);
                 }
             }
-            let pairs = parse_settings(&buf[header.size..end as usize]).ok_or(frame::H3_SETTINGS_ERROR)?;
-            let extended_connect =
-                pairs.iter().any(|&(id, value)| id == frame::SETTINGS_ENABLE_CONNECT_PROTOCOL && value == 1);
-            settings.send_replace(Some(PeerSettings { extended_connect }));
+            let payload = &buf[header.size..end as usize];
+            if first {
+                let pairs = parse_settings(payload).ok_or(frame::H3_SETTINGS_ERROR)?;
+                let extended_connect =
+                    pairs.iter().any(|&(id, value)| id == frame::SETTINGS_ENABLE_CONNECT_PROTOCOL && value == 1);
+                peer.settings.send_replace(Some(PeerSettings { extended_connect }));
+                first = false;
+            } else {
+                let id = parse_goaway(payload).ok_or(frame::H3_FRAME_ERROR)?;
+                peer.goaway.record(id, peer.from)?;
+            }
             buf.advance(end as usize);
-            first = false;
             continue;
         }
         // Skip the frame's payload, in pieces.

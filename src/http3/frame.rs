@@ -5,6 +5,7 @@
 pub(crate) const DATA: u64 = 0x0;
 pub(crate) const HEADERS: u64 = 0x1;
 pub(crate) const SETTINGS: u64 = 0x4;
+pub(crate) const GOAWAY: u64 = 0x7;
 
 /// Unidirectional stream types (RFC 9114 §6.2, RFC 9204 §4.2).
 pub(crate) const CONTROL_STREAM: u64 = 0x0;
@@ -20,9 +21,12 @@ pub(crate) const H3_NO_ERROR: u32 = 0x100;
 pub(crate) const H3_STREAM_CREATION_ERROR: u32 = 0x103;
 pub(crate) const H3_CLOSED_CRITICAL_STREAM: u32 = 0x104;
 pub(crate) const H3_FRAME_UNEXPECTED: u32 = 0x105;
+pub(crate) const H3_FRAME_ERROR: u32 = 0x106;
+pub(crate) const H3_ID_ERROR: u32 = 0x108;
 pub(crate) const H3_SETTINGS_ERROR: u32 = 0x109;
-pub(crate) const H3_MESSAGE_ERROR: u32 = 0x10e;
+pub(crate) const H3_REQUEST_REJECTED: u32 = 0x10b;
 pub(crate) const H3_REQUEST_CANCELLED: u32 = 0x10c;
+pub(crate) const H3_MESSAGE_ERROR: u32 = 0x10e;
 
 /// The largest value a variable-length integer holds, 2^62 - 1.
 const VARINT_MAX: u64 = (1 << 62) - 1;
@@ -102,6 +106,26 @@ pub(crate) fn settings_frame(settings: &[(u64, u64)]) -> Vec<u8> {
     out
 }
 
+/// The GOAWAY frame (RFC 9114 §5.2, §7.2.6) naming `id`: from a server,
+/// the first client-initiated bidirectional stream it will not process.
+pub(crate) fn goaway_frame(id: u64) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(8);
+    put_varint(&mut payload, id);
+    let mut out = Vec::with_capacity(payload.len() + 2);
+    put_frame_header(&mut out, GOAWAY, payload.len() as u64);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// The identifier a GOAWAY payload carries: one variable-length integer
+/// filling the payload exactly; `None` otherwise (H3_FRAME_ERROR).
+pub(crate) fn parse_goaway(payload: &[u8]) -> Option<u64> {
+    match get_varint(payload)? {
+        (id, used) if used == payload.len() => Some(id),
+        _ => None,
+    }
+}
+
 /// The pairs of a SETTINGS payload; `None` for a malformed one (a cut
 /// integer, or an identifier twice: §7.2.4 "the same identifier MUST NOT
 /// occur more than once").
@@ -154,5 +178,17 @@ mod tests {
         assert_eq!(parse_settings(&[8]), None, "cut");
         assert_eq!(get_frame_header(&[0]), None);
         assert!(is_unknown(0x21) && !is_unknown(DATA) && !is_unknown(0x7));
+    }
+
+    #[test]
+    fn goaway_frames() {
+        assert_eq!(goaway_frame(0), [0x07, 0x01, 0x00]);
+        let frame = goaway_frame(400);
+        let header = get_frame_header(&frame).unwrap();
+        assert_eq!((header.kind, header.len, header.size), (GOAWAY, 2, 2));
+        assert_eq!(parse_goaway(&frame[2..]), Some(400));
+        assert_eq!(parse_goaway(&[]), None, "empty");
+        assert_eq!(parse_goaway(&[0x41]), None, "cut");
+        assert_eq!(parse_goaway(&[0x04, 0x00]), None, "trailing byte");
     }
 }

@@ -3,12 +3,11 @@
 //! WebSockets.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::BytesMut;
 use http::{HeaderName, HeaderValue, Method, Uri, Version};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, Notify};
 
 use super::conn::{self, ConnGuard};
 use super::frame::{self, put_frame_header};
@@ -51,26 +50,13 @@ impl Upgrader {
             (frame::SETTINGS_ENABLE_CONNECT_PROTOCOL, 1),
             (frame::SETTINGS_MAX_FIELD_SECTION_SIZE, self.get_max_head_size() as u64),
         ];
-        let _peer = conn::start(&quic, &settings).await?;
+        let started = conn::start(&quic, &settings, Role::Server).await?;
         let guard = Arc::new(ConnGuard { quic: quic.clone() });
         let (tx, rx) = mpsc::channel(QUEUE);
-        let upgrader = self.clone();
-        let weak = Arc::downgrade(&guard);
-        let task = tokio::spawn(async move {
-            while let Ok((send, recv)) = quic.accept_bi().await {
-                // This loop holds the guard weakly: the connection closes
-                // once the acceptor and every stream answered or upgraded
-                // on it are gone. Pending streams are bounded by QUIC's
-                // stream limit (quinn's default, 100 at a time).
-                let Some(guard) = weak.upgrade() else { break };
-                let (upgrader, tx) = (upgrader.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let decided = upgrader.answer(send, recv, guard).await;
-                    let _ = tx.send(decided).await;
-                });
-            }
-        });
-        Ok(Http3Acceptor { rx, guard, task })
+        let going_away = Arc::new(Notify::new());
+        let requests = Requests { upgrader: self.clone(), quic, control: started.control, tx: Some(tx) };
+        tokio::spawn(requests.run(Arc::downgrade(&guard), going_away.clone()));
+        Ok(Http3Acceptor { rx, guard, going_away })
     }
 
     /// Reads, decides on and answers one request stream.
@@ -116,6 +102,74 @@ impl Upgrader {
         ws.trace_subprotocol(subprotocol.as_deref());
         self.register(&mut ws);
         Ok((ws, request))
+    }
+}
+
+/// The loop that takes the request streams of one connection.
+struct Requests {
+    upgrader: Upgrader,
+    quic: quinn::Connection,
+    control: conn::Control,
+    /// Where decided requests go; `None` once gone away.
+    tx: Option<mpsc::Sender<Result<(H3WebSocket, Request)>>>,
+}
+
+impl Requests {
+    /// Takes each request stream onto a task of its own that answers it,
+    /// until the connection ends or the last strong `guard` is gone (this
+    /// loop holds it weakly: the connection closes once the acceptor and
+    /// every stream answered or upgraded on it are gone). Pending streams
+    /// are bounded by QUIC's stream limit (quinn's default, 100 at a
+    /// time). After [`Http3Acceptor::graceful_shutdown`], or once the
+    /// upgrader's [`Shutdown`](crate::Shutdown) is triggered, it sends
+    /// GOAWAY and rejects the streams past it.
+    async fn run(mut self, weak: Weak<ConnGuard>, going_away: Arc<Notify>) {
+        let shutdown = self.upgrader.get_shutdown().cloned();
+        let triggered = async {
+            match &shutdown {
+                Some(shutdown) => shutdown.triggered().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(triggered);
+        // The first client-initiated bidirectional stream not taken yet.
+        let mut next = 0u64;
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.quic.accept_bi() => accepted,
+                () = going_away.notified(), if self.tx.is_some() => {
+                    self.go_away(next);
+                    continue;
+                }
+                () = &mut triggered, if self.tx.is_some() => {
+                    self.go_away(next);
+                    continue;
+                }
+            };
+            let Ok((mut send, mut recv)) = accepted else { break };
+            let Some(guard) = weak.upgrade() else { break };
+            let Some(tx) = &self.tx else {
+                // RFC 9114 §5.2: a request past the GOAWAY is rejected, and
+                // the client may retry it elsewhere.
+                let _ = send.reset(frame::H3_REQUEST_REJECTED.into());
+                let _ = recv.stop(frame::H3_REQUEST_REJECTED.into());
+                continue;
+            };
+            next = u64::from(send.id()) + 4;
+            let (upgrader, tx) = (self.upgrader.clone(), tx.clone());
+            tokio::spawn(async move {
+                let decided = upgrader.answer(send, recv, guard).await;
+                let _ = tx.send(decided).await;
+            });
+        }
+    }
+
+    /// Sends GOAWAY naming `next` and takes no more requests:
+    /// [`Http3Acceptor::accept`] ends once those before it are answered.
+    fn go_away(&mut self, next: u64) {
+        self.control.send_goaway(next);
+        self.tx = None;
+        trace_event!(tracing::Level::DEBUG, stream = next, "http/3 GOAWAY sent");
     }
 }
 
@@ -211,14 +265,16 @@ fn to_request(block: &[u8], max_size: usize) -> std::result::Result<Request, Han
 /// The WebSockets of one HTTP/3 connection, from [`Upgrader::accept_h3`].
 ///
 /// Each request stream is read and answered on a task of its own, so a
-/// slow client holds up none of the others. Dropping the acceptor stops
-/// taking new streams; the connection closes once the WebSockets already
-/// handed out are gone too.
+/// slow client holds up none of the others. Dropping the acceptor sends
+/// GOAWAY and rejects new streams, as
+/// [`Http3Acceptor::graceful_shutdown`] does; the connection closes once
+/// the WebSockets already handed out are gone too. [`Http3Acceptor::graceful_shutdown`] (or the
+/// upgrader's [`Shutdown`](crate::Shutdown)) sends GOAWAY first.
 #[derive(Debug)]
 pub struct Http3Acceptor {
     rx: mpsc::Receiver<Result<(H3WebSocket, Request)>>,
     guard: Arc<ConnGuard>,
-    task: JoinHandle<()>,
+    going_away: Arc<Notify>,
 }
 
 impl Http3Acceptor {
@@ -226,7 +282,9 @@ impl Http3Acceptor {
     /// fields), or the refusal of a request that was answered with an
     /// error status (an [`Error::Handshake`]: keep calling, other streams
     /// carry on), or an [`Error::Io`] for a stream that failed; `None` once
-    /// the connection is closed.
+    /// the connection is closed, or gone away
+    /// ([`Http3Acceptor::graceful_shutdown`]) with every request before
+    /// the GOAWAY answered.
     ///
     /// # Cancellation safety
     ///
@@ -247,6 +305,19 @@ impl Http3Acceptor {
         &self.guard.quic
     }
 
+    /// Shuts the connection down gracefully (RFC 9114 §5.2): sends GOAWAY
+    /// naming the first request stream not taken yet, and rejects any
+    /// later one (`H3_REQUEST_REJECTED`, which a client may retry on
+    /// another connection). The WebSockets already open carry on until
+    /// either side closes them: close them with 1001 through a
+    /// [`Shutdown`](crate::Shutdown), which also sends this GOAWAY when it
+    /// is triggered. [`Http3Acceptor::accept`] returns `None` once the
+    /// requests before the GOAWAY are answered, and the connection closes
+    /// when the acceptor and those WebSockets are gone.
+    pub fn graceful_shutdown(&self) {
+        self.going_away.notify_one();
+    }
+
     /// Closes the whole connection at once (QUIC `CONNECTION_CLOSE` with
     /// `H3_NO_ERROR`), its WebSockets included, which then fail with
     /// `ConnectionReset`. Close each WebSocket first for clean closes.
@@ -256,7 +327,9 @@ impl Http3Acceptor {
 }
 
 impl Drop for Http3Acceptor {
+    /// Goes away as [`Http3Acceptor::graceful_shutdown`] does; the task
+    /// taking streams keeps rejecting them until the connection closes.
     fn drop(&mut self) {
-        self.task.abort();
+        self.going_away.notify_one();
     }
 }

@@ -573,3 +573,27 @@ async fn shutdown_with_goaway_closes_http2_websockets_with_1001() {
     let refused = bounded(h2.open("/four")).await.unwrap_err();
     assert!(matches!(refused, Error::Io(_)), "{refused:?}");
 }
+
+#[tokio::test]
+async fn protocol_sent_to_a_server_without_the_setting_resets_that_stream_only() {
+    // RFC 8441 §3: `:protocol` on a connection whose server did not send
+    // SETTINGS_ENABLE_CONNECT_PROTOCOL makes a malformed request. The raw
+    // client sends it anyway (silverback's client refuses to, with
+    // `ExtendedConnectNotEnabled`: see above).
+    let (addr, mut outcomes) = server(Upgrader::new(), Mode::H2c { connect: false }).await;
+    let mut send = raw_client(addr).await;
+    let mut ready = bounded(send.clone().ready()).await.unwrap();
+    let (response, _stream) = ready.send_request(raw_request(addr, Some("websocket"), &[]), false).unwrap();
+    let err = bounded(response).await.unwrap_err();
+    assert_eq!(err.reason(), Some(h2::Reason::PROTOCOL_ERROR), "{err:?}");
+    // It never reached the upgrader, and the connection carries on: the
+    // next request on it is answered (a plain CONNECT, refused).
+    let (status, _) = raw_status(&mut send, raw_request(addr, None, &[])).await;
+    match next(&mut outcomes).await {
+        Outcome::Refused(refused) => {
+            assert_eq!(refused, HandshakeError::MissingConnectProtocol);
+            assert_eq!(Some(status), refused.status());
+        }
+        other => panic!("{other:?}"),
+    }
+}

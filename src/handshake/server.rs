@@ -343,7 +343,7 @@ impl Upgrader {
     }
 
     /// The upgrader's [`Shutdown`], if it has one.
-    #[cfg(feature = "hyper")]
+    #[cfg(any(feature = "hyper", feature = "http3"))]
     pub(crate) fn get_shutdown(&self) -> Option<&Shutdown> {
         self.shutdown.as_ref()
     }

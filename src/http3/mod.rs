@@ -78,6 +78,19 @@
 //! 9220 §3). The connection closes (`H3_NO_ERROR`) when its handle
 //! ([`Http3Connection`] or [`Http3Acceptor`]) and its WebSockets are all
 //! gone.
+//!
+//! # Shutting down (GOAWAY)
+//!
+//! [`Http3Acceptor::graceful_shutdown`], a triggered
+//! [`Shutdown`](crate::Shutdown) or dropping the acceptor sends GOAWAY
+//! (RFC 9114 §5.2): request streams past it are rejected with
+//! `H3_REQUEST_REJECTED`, and the WebSockets already open run on until
+//! either side closes them (the `Shutdown` closes them with 1001). A
+//! client that received GOAWAY opens nothing more on that connection:
+//! [`Http3Connection::is_closed`] turns true and
+//! [`Http3Connection::open`] fails with an
+//! [`Error::Io`](crate::Error::Io) of kind `ConnectionRefused`; open the
+//! next WebSockets on a new connection.
 
 mod client;
 mod conn;

@@ -555,11 +555,13 @@ impl Connector {
     }
 
     /// The extra header fields and the subprotocols offered.
+    #[cfg(any(feature = "hyper", feature = "http3"))]
     pub(crate) fn extra(&self) -> &HeaderSettings {
         &self.extra
     }
 
     /// The bound on a whole connect.
+    #[cfg(any(feature = "hyper", feature = "http3"))]
     pub(crate) fn get_handshake_timeout(&self) -> Duration {
         self.handshake_timeout
     }

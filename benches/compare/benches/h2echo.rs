@@ -16,15 +16,17 @@
 //! goes to stdout. Without `--bench` (as `cargo test --benches` runs it) it
 //! does a short smoke run.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Row, Timing};
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use silverback::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use silverback::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use silverback::rustls::ClientConfig;
 use silverback::tokio_rustls::TlsAcceptor;
 use silverback::{Connector, Message, Upgrader};
 use tokio::net::{TcpListener, TcpStream};
@@ -54,14 +56,6 @@ impl Kind {
     }
 }
 
-/// A row: the message size and how its figure is given.
-struct Row {
-    label: &'static str,
-    size: usize,
-    /// MB/s of payload (counted once) rather than messages/s.
-    mb_per_sec: bool,
-}
-
 const ROWS: [Row; 2] = [
     Row { label: "10 WebSockets on one TLS HTTP/2 conn × 20 B binary (msgs/s)", size: 20, mb_per_sec: false },
     Row { label: "10 WebSockets on one TLS HTTP/2 conn × 16 KiB binary (MB/s)", size: 16 * 1024, mb_per_sec: true },
@@ -69,59 +63,31 @@ const ROWS: [Row; 2] = [
 
 // ---------------------------------------------------------------- TLS
 
-/// A self-signed certificate for localhost: the server's TLS acceptor
-/// (ALPN h2) and a client configuration trusting it.
+/// The server's TLS acceptor (ALPN h2) and a client configuration trusting
+/// its certificate.
 fn tls() -> (TlsAcceptor, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
-    let cert: CertificateDer<'static> = cert.der().clone();
-    let key: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key_pair.serialize_der()).into();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .expect("server config");
-    server.alpn_protocols = vec![b"h2".to_vec()];
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).expect("root");
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let (server, client) = common::localhost_tls(b"h2", false);
     (TlsAcceptor::from(Arc::new(server)), Arc::new(client))
 }
 
 // ---------------------------------------------------------------- servers
 
-/// Starts `kind` on a thread of its own (pinned to `core`) with a
-/// single-threaded runtime; its address. The thread lives as long as the
-/// process.
+/// Starts `kind` on a thread of its own (pinned to `core`); its address.
 fn start_server(kind: Kind, acceptor: TlsAcceptor, core: Option<core_affinity::CoreId>) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        if let Some(core) = core {
-            core_affinity::set_for_current(core);
+    common::start_server(core, move |tx| async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        tx.send(listener.local_addr().expect("addr")).expect("report the address");
+        let upgrader = Arc::new(Upgrader::new());
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let (acceptor, upgrader) = (acceptor.clone(), upgrader.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serve(kind, acceptor, upgrader, tcp).await {
+                    eprintln!("{}: {e}", kind.name());
+                }
+            });
         }
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        runtime.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("report the address");
-            let upgrader = Arc::new(Upgrader::new());
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
-                let (acceptor, upgrader) = (acceptor.clone(), upgrader.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = serve(kind, acceptor, upgrader, tcp).await {
-                        eprintln!("{}: {e}", kind.name());
-                    }
-                });
-            }
-        });
-    });
-    rx.recv().expect("server started")
+    })
 }
 
 /// One TLS HTTP/2 connection to `kind`.
@@ -243,31 +209,9 @@ async fn round(streams: &mut Streams, size: usize, secs: f64, warmup: f64) -> f6
     total as f64 / secs
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let (secs, rounds, warmup) = if full {
-        let rounds = env_or("SB_BENCH_ROUNDS", 6.0).max(1.0) as usize;
-        (env_or("SB_BENCH_SECS", 6.0) / rounds as f64, rounds, env_or("SB_BENCH_WARMUP", 0.3))
-    } else {
-        (0.2, 1, 0.05)
-    };
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let (server_core, client_core) = match cores.as_slice() {
-        [a, b, ..] => (Some(*a), Some(*b)),
-        _ => (None, None),
-    };
-    if let Some(core) = client_core {
-        core_affinity::set_for_current(core);
-    }
+    let Timing { secs, rounds, warmup } = Timing::from_env();
+    let server_core = common::pin_load_answer_server_core();
     let (acceptor, client_tls) = tls();
     let addrs: Vec<SocketAddr> = Kind::ALL.iter().map(|k| start_server(*k, acceptor.clone(), server_core)).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -293,12 +237,9 @@ fn main() {
                 let _ = runtime.block_on(ws.close(None));
             }
         }
-        let cells: Vec<f64> =
-            rates.into_iter().map(|r| median(r) * if row.mb_per_sec { row.size as f64 / 1e6 } else { 1.0 }).collect();
+        let (cells, shown): (Vec<f64>, Vec<String>) = rates.into_iter().map(|r| row.cell(r)).unzip();
         let ours = cells[cells.len() - 1];
         let best_peer = cells[..cells.len() - 1].iter().copied().fold(0.0, f64::max);
-        let shown: Vec<String> =
-            cells.iter().map(|v| if row.mb_per_sec { format!("{v:.1}") } else { format!("{v:.0}") }).collect();
         table.push_str(&format!("| {} | {} | {:.2}× |\n", row.label, shown.join(" | "), ours / best_peer));
     }
     println!("{table}");

@@ -43,12 +43,13 @@ impl PeerGoaway {
     }
 
     /// Takes the identifier of a GOAWAY; an error code when it is one a
-    /// GOAWAY from this peer may not carry: from a server, a stream that
-    /// is not a client-initiated bidirectional one, or a larger identifier
-    /// than an earlier GOAWAY's (§5.2, §7.2.6: H3_ID_ERROR).
-    fn record(&self, id: u64, from: Role) -> Result<(), u32> {
+    /// GOAWAY from this peer may not carry: from a server
+    /// (`from_server`), a stream that is not a client-initiated
+    /// bidirectional one, or a larger identifier than an earlier GOAWAY's
+    /// (§5.2, §7.2.6: H3_ID_ERROR).
+    fn record(&self, id: u64, from_server: bool) -> Result<(), u32> {
         let earlier = self.0.load(Ordering::Acquire);
-        if (from == Role::Server && id % 4 != 0) || (earlier != Self::NONE && id > earlier) {
+        if (from_server && id % 4 != 0) || (earlier != Self::NONE && id > earlier) {
             return Err(frame::H3_ID_ERROR);
         }
         // The peer's control stream has one reader: no race to lose.
@@ -64,10 +65,12 @@ pub(crate) struct Control {
 }
 
 impl Control {
-    /// Sends a GOAWAY naming `id` (RFC 9114 §5.2), once: `false` when one
-    /// was sent before.
-    pub(crate) fn send_goaway(&mut self, id: u64) -> bool {
-        self.goaway.take().is_some_and(|tx| tx.send(id).is_ok())
+    /// Sends a GOAWAY naming `id` (RFC 9114 §5.2), once: later calls do
+    /// nothing.
+    pub(crate) fn send_goaway(&mut self, id: u64) {
+        if let Some(tx) = self.goaway.take() {
+            let _ = tx.send(id);
+        }
     }
 }
 
@@ -134,7 +137,7 @@ pub(crate) async fn start(quic: &quinn::Connection, settings: &[(u64, u64)], rol
     });
     let (tx, rx) = watch::channel(None);
     let goaway = Arc::new(PeerGoaway::new());
-    let peer = PeerStreams { settings: Arc::new(tx), goaway: goaway.clone(), from: peer_role(role) };
+    let peer = PeerStreams { settings: Arc::new(tx), goaway: goaway.clone(), is_server: role == Role::Client };
     let quic = quic.clone();
     tokio::spawn(async move {
         while let Ok(recv) = quic.accept_uni().await {
@@ -153,21 +156,13 @@ pub(crate) async fn start(quic: &quinn::Connection, settings: &[(u64, u64)], rol
     Ok(Started { settings: rx, goaway, control: Control { goaway: Some(goaway_tx) } })
 }
 
-/// The role of the other end.
-fn peer_role(role: Role) -> Role {
-    match role {
-        Role::Client => Role::Server,
-        Role::Server => Role::Client,
-    }
-}
-
 /// Where the peer's control stream reports to.
 #[derive(Clone)]
 struct PeerStreams {
     settings: Arc<watch::Sender<Option<PeerSettings>>>,
     goaway: Arc<PeerGoaway>,
-    /// The peer's role.
-    from: Role,
+    /// Whether the peer is the server (we are the client).
+    is_server: bool,
 }
 
 /// Reads one of the peer's unidirectional streams by its type; an error
@@ -235,43 +230,60 @@ async fn read_control(mut recv: quinn::RecvStream, mut buf: BytesMut, peer: &Pee
         } else if matches!(header.kind, frame::DATA | frame::HEADERS | frame::SETTINGS) {
             return Err(frame::H3_FRAME_UNEXPECTED);
         }
-        let end = header.size as u64 + header.len;
-        if first || header.kind == frame::GOAWAY {
-            let max = if first { MAX_SETTINGS } else { MAX_GOAWAY };
-            if header.len > max {
-                return Err(if first { frame::H3_SETTINGS_ERROR } else { frame::H3_FRAME_ERROR });
-            }
-            while (buf.len() as u64) < end {
-                if !read_more(&mut recv, &mut buf).await? {
-                    return Err(frame::H3_CLOSED_CRITICAL_STREAM);
-                }
-            }
-            let payload = &buf[header.size..end as usize];
-            if first {
-                let pairs = parse_settings(payload).ok_or(frame::H3_SETTINGS_ERROR)?;
+        match header.kind {
+            frame::SETTINGS => {
+                let payload = read_whole(&mut recv, &mut buf, &header, MAX_SETTINGS, frame::H3_SETTINGS_ERROR).await?;
+                let pairs = parse_settings(&payload).ok_or(frame::H3_SETTINGS_ERROR)?;
                 let extended_connect =
                     pairs.iter().any(|&(id, value)| id == frame::SETTINGS_ENABLE_CONNECT_PROTOCOL && value == 1);
                 peer.settings.send_replace(Some(PeerSettings { extended_connect }));
                 first = false;
-            } else {
-                let id = parse_goaway(payload).ok_or(frame::H3_FRAME_ERROR)?;
-                peer.goaway.record(id, peer.from)?;
             }
-            buf.advance(end as usize);
-            continue;
+            frame::GOAWAY => {
+                let payload = read_whole(&mut recv, &mut buf, &header, MAX_GOAWAY, frame::H3_FRAME_ERROR).await?;
+                let id = parse_goaway(&payload).ok_or(frame::H3_FRAME_ERROR)?;
+                peer.goaway.record(id, peer.is_server)?;
+            }
+            _ => skip(&mut recv, &mut buf, header.size as u64 + header.len).await?,
         }
-        // Skip the frame's payload, in pieces.
-        let mut left = end;
-        loop {
-            let n = left.min(buf.len() as u64);
-            buf.advance(n as usize);
-            left -= n;
-            if left == 0 {
-                break;
-            }
-            if !read_more(&mut recv, &mut buf).await? {
-                return Err(frame::H3_CLOSED_CRITICAL_STREAM);
-            }
+    }
+}
+
+/// Takes the frame of `header` off `buf`, reading `recv` for the rest of
+/// it, and answers its payload: `too_large` when that is over `max` bytes.
+async fn read_whole(
+    recv: &mut quinn::RecvStream,
+    buf: &mut BytesMut,
+    header: &frame::FrameHeader,
+    max: u64,
+    too_large: u32,
+) -> Result<BytesMut, u32> {
+    if header.len > max {
+        return Err(too_large);
+    }
+    let end = header.size + header.len as usize;
+    while buf.len() < end {
+        if !read_more(recv, buf).await? {
+            return Err(frame::H3_CLOSED_CRITICAL_STREAM);
+        }
+    }
+    let mut frame = buf.split_to(end);
+    Ok(frame.split_off(header.size))
+}
+
+/// Drops the next `len` bytes of the stream, those in `buf` first, then
+/// read from `recv` in pieces.
+async fn skip(recv: &mut quinn::RecvStream, buf: &mut BytesMut, len: u64) -> Result<(), u32> {
+    let mut left = len;
+    loop {
+        let n = left.min(buf.len() as u64);
+        buf.advance(n as usize);
+        left -= n;
+        if left == 0 {
+            return Ok(());
+        }
+        if !read_more(recv, buf).await? {
+            return Err(frame::H3_CLOSED_CRITICAL_STREAM);
         }
     }
 }

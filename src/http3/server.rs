@@ -267,9 +267,9 @@ fn to_request(block: &[u8], max_size: usize) -> std::result::Result<Request, Han
 /// Each request stream is read and answered on a task of its own, so a
 /// slow client holds up none of the others. Dropping the acceptor sends
 /// GOAWAY and rejects new streams, as
-/// [`Http3Acceptor::graceful_shutdown`] does; the connection closes once
-/// the WebSockets already handed out are gone too. [`Http3Acceptor::graceful_shutdown`] (or the
-/// upgrader's [`Shutdown`](crate::Shutdown)) sends GOAWAY first.
+/// [`Http3Acceptor::graceful_shutdown`] and the upgrader's
+/// [`Shutdown`](crate::Shutdown) do; the connection closes once the
+/// WebSockets already handed out are gone too.
 #[derive(Debug)]
 pub struct Http3Acceptor {
     rx: mpsc::Receiver<Result<(H3WebSocket, Request)>>,

@@ -467,6 +467,41 @@ async fn without_extended_connect_the_client_fails_with_a_typed_error() {
     assert!(matches!(err, Error::Handshake(HandshakeError::ExtendedConnectNotEnabled)), "{err:?}");
 }
 
+/// A bare HTTP/3 server whose control stream carries SETTINGS (extended
+/// CONNECT on) and then `frames`; the error code our client closes the
+/// connection with, as the server sees it.
+async fn client_closes_on_control_frames(frames: &'static [u8]) -> u64 {
+    let (quic, tls) = tls_pair();
+    let endpoint = quinn::Endpoint::server(quic, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let conn = endpoint.accept().await.unwrap().await.unwrap();
+        let mut control = conn.open_uni().await.unwrap();
+        // Control stream (0x00); SETTINGS (0x04) of 2 bytes: 0x08 = 1.
+        control.write_all(&[0x00, 0x04, 0x02, 0x08, 0x01]).await.unwrap();
+        control.write_all(frames).await.unwrap();
+        conn.closed().await
+    });
+    let connected = bounded(Connector::new().tls_config(tls).http3_connect(&format!("wss://localhost:{port}"))).await;
+    let closed = bounded(server).await.unwrap();
+    drop(connected);
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => close.error_code.into_inner(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_goaway_closes_the_connection_with_its_error_code() {
+    // RFC 9114 §5.2, §7.2.6: a server's GOAWAY names a client-initiated
+    // bidirectional stream (a multiple of 4), never more than an earlier one.
+    assert_eq!(client_closes_on_control_frames(&[0x07, 0x01, 0x01]).await, 0x108, "stream 1: H3_ID_ERROR");
+    assert_eq!(client_closes_on_control_frames(&[0x07, 0x01, 0x04, 0x07, 0x01, 0x08]).await, 0x108, "rising");
+    // The payload is exactly one variable-length integer (H3_FRAME_ERROR).
+    assert_eq!(client_closes_on_control_frames(&[0x07, 0x02, 0x04, 0x00]).await, 0x106, "trailing byte");
+    assert_eq!(client_closes_on_control_frames(&[0x07, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0]).await, 0x106, "9 bytes");
+}
+
 #[tokio::test]
 async fn ws_urls_and_bad_paths_are_refused_before_any_packet() {
     let err = Connector::new().http3_connect("ws://localhost:1").await.unwrap_err();
